@@ -1,0 +1,1 @@
+"""Speaker-independent training: splits, metrics, run folders, the trainer, sweeps."""

@@ -1,0 +1,103 @@
+"""Batches cut on the device: the whole feature tensor lives where the model runs.
+
+Every clip's normalised log-mel sits in one padded tensor of shape
+(N, W + max(T, W), F), starting at frame W (W = S * L, one volume's width) with
+zeros (the mean, after normalisation) around it. A window is then one gather at
+any start in [W + min(0, T_i - W), W + max(0, T_i - W)]: clips longer than a
+window are cropped there, shorter ones land anywhere inside the window, padded.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class WindowBatcher:
+    """Cuts (B, 1, S, L, F) volumes from device-resident log-mels by index and start."""
+
+    def __init__(
+        self,
+        mels: list[np.ndarray],
+        segments: int,
+        segment_frames: int,
+        device: torch.device,
+        max_frames: int | None = None,
+    ):
+        if not mels:
+            raise ValueError("no clips to batch")
+        self.segments, self.segment_frames = segments, segment_frames
+        self.window = segments * segment_frames
+        self.n_mels = mels[0].shape[1]
+        lengths = np.array([m.shape[0] for m in mels])
+        if max_frames is not None:
+            lengths = np.minimum(lengths, max_frames)
+        width = self.window + max(int(lengths.max()), self.window)
+        data = np.zeros((len(mels), width, self.n_mels), dtype=np.float32)
+        for i, (mel, n) in enumerate(zip(mels, lengths)):
+            skip = (mel.shape[0] - n) // 2  # clips past max_frames keep their centre
+            data[i, self.window : self.window + n] = mel[skip : skip + n]
+        self.device = device
+        self.data = torch.from_numpy(data).to(device)
+        self.lengths = torch.from_numpy(lengths).to(device)
+        self._frames = torch.arange(self.window, device=device)
+
+    def __len__(self) -> int:
+        return self.data.shape[0]
+
+    def _bounds(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        slack = self.lengths[idx] - self.window
+        return self.window + slack.clamp(max=0), self.window + slack.clamp(min=0)
+
+    def random_starts(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        low, high = self._bounds(idx)
+        u = torch.rand(idx.shape[0], device=self.device, generator=generator)
+        return low + (u * (high - low + 1).float()).long().clamp(max=(high - low))
+
+    def spread_starts(self, idx: torch.Tensor, count: int) -> torch.Tensor:
+        """(B, count) starts spread evenly from the first to the last window; centre if count == 1."""
+        low, high = self._bounds(idx)
+        if count == 1:
+            return ((low + high) // 2)[:, None]
+        steps = torch.linspace(0, 1, count, device=self.device)
+        return low[:, None] + (steps[None, :] * (high - low)[:, None].float()).round().long()
+
+    def windows(self, idx: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
+        """Volumes (B, 1, S, L, F) for clips `idx` (B,) cut at `starts` (B,)."""
+        frames = starts[:, None] + self._frames[None, :]
+        x = self.data[idx[:, None], frames]  # (B, W, F)
+        return x.view(-1, 1, self.segments, self.segment_frames, self.n_mels)
+
+
+def spec_augment(
+    x: torch.Tensor,
+    time_masks: int,
+    time_mask_frames: int,
+    freq_masks: int,
+    freq_mask_bins: int,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """SpecAugment-style masking of a (B, 1, S, L, F) batch, all on its device.
+
+    Time masks span the S * L frames of the window (so a mask can cross a segment
+    border); each mask's width is uniform in [0, max], its position uniform.
+    """
+    b, _, s, l, f = x.shape
+    flat = x.reshape(b, s * l, f)
+    keep = torch.ones(b, s * l, f, dtype=torch.bool, device=x.device)
+    if time_masks and time_mask_frames:
+        keep &= ~_band_mask(b, time_masks, time_mask_frames, s * l, x.device, generator)[:, :, None]
+    if freq_masks and freq_mask_bins:
+        keep &= ~_band_mask(b, freq_masks, freq_mask_bins, f, x.device, generator)[:, None, :]
+    return (flat * keep).view_as(x)
+
+
+def _band_mask(
+    batch: int, count: int, max_width: int, size: int, device: torch.device, generator: torch.Generator | None
+) -> torch.Tensor:
+    """(batch, size) bool: `count` random bands of width <= max_width per row."""
+    width = (torch.rand(batch, count, device=device, generator=generator) * (max_width + 1)).long()
+    start = (torch.rand(batch, count, device=device, generator=generator) * (size - width + 1).float()).long()
+    pos = torch.arange(size, device=device)[None, None, :]
+    inside = (pos >= start[..., None]) & (pos < (start + width)[..., None])
+    return inside.any(dim=1)
