@@ -1,0 +1,44 @@
+"""The `ser` command: every job of the app, headless. A thin layer over ser_core.
+
+    ser corpus list | prepare KIND=DIR ... | demo DIR
+    ser features -m MANIFEST
+    ser train -m MANIFEST --out RUN        ser evaluate RUN -m MANIFEST
+    ser predict RUN FILE...                ser sweep -m MANIFEST --k-seg 1,2 --k-mel 3,5
+    ser app
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ser_core.audio import AudioError
+from ser_core.cli import corpus, serve, train
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ser", description="SER Explorer: speech emotion recognition with 3D CNNs over log-mel volumes."
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    corpus.register(sub)
+    train.register(sub)
+    serve.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except KeyboardInterrupt:
+        print("ser: stopped", file=sys.stderr)
+        return 130
+    except (AudioError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        # Bad corpora, clips and settings are the user's to fix: a clear line, no traceback.
+        print(f"ser: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,103 @@
+"""`ser corpus list | prepare | demo` and `ser features`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    corpus = sub.add_parser("corpus", help="list, prepare or generate corpora")
+    csub = corpus.add_subparsers(title="corpus commands", metavar="ACTION")
+
+    p = csub.add_parser("list", help="the corpus kinds ser reads")
+    p.set_defaults(handler=list_kinds)
+
+    p = csub.add_parser(
+        "prepare",
+        help="one manifest over one or more corpora",
+        description="Scan corpora into one manifest (path, corpus, speaker, emotion, gender, duration). "
+        "Speakers are prefixed with their corpus; files that cannot be used are reported and skipped.",
+    )
+    p.add_argument("sources", nargs="+", metavar="KIND=DIR", help="e.g. ravdess=~/data/RAVDESS savee=~/data/SAVEE")
+    p.add_argument("-o", "--output", required=True, help="manifest CSV to write")
+    p.add_argument("--skipped", help="also write the skipped-files report here (CSV)")
+    p.set_defaults(handler=prepare)
+
+    p = csub.add_parser("demo", help="write the synthetic demo corpus (no download)")
+    p.add_argument("dir", help="output folder")
+    p.add_argument("--speakers", type=int, default=10, help="speakers, half female (default 10)")
+    p.add_argument("--sentences", type=int, default=8, help="pseudo-sentences each speaker says in every emotion")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(handler=demo)
+
+    p = sub.add_parser("features", help="featurise a manifest into the cache (parallel, content-keyed)")
+    p.add_argument("-m", "--manifest", required=True)
+    p.add_argument("--preset", default="paper", help="feature preset: tiny or paper")
+    p.add_argument("--cache", help="cache folder (default $SER_HOME/cache/features)")
+    p.add_argument("--workers", type=int, help="processes (default: all cores)")
+    p.set_defaults(handler=features)
+
+
+def list_kinds(args: argparse.Namespace) -> int:
+    from ser_core.corpora import CORPORA
+
+    width = max(map(len, CORPORA))
+    for kind, loader in CORPORA.items():
+        print(f"{kind:<{width}}  {loader.description}")
+    return 0
+
+
+def _parse_source(text: str) -> tuple[str, str]:
+    kind, sep, path = text.partition("=")
+    if not sep or not kind or not path:
+        raise ValueError(f"expected KIND=DIR (e.g. ravdess=~/data/RAVDESS), got {text!r}")
+    return kind, str(Path(path).expanduser())
+
+
+def prepare(args: argparse.Namespace) -> int:
+    from ser_core.corpora.aggregate import aggregate, write_manifest
+
+    manifest, skipped = aggregate([_parse_source(s) for s in args.sources])
+    path = write_manifest(manifest, args.output)
+    print_summary(manifest)
+    if len(skipped):
+        print(f"\nskipped {len(skipped)} files:")
+        for row in skipped.head(20).itertuples():
+            print(f"  {row.path}: {row.reason}")
+        if len(skipped) > 20:
+            print(f"  ... and {len(skipped) - 20} more" + ("" if args.skipped else " (--skipped FILE lists them all)"))
+        if args.skipped:
+            skipped.to_csv(args.skipped, index=False)
+    print(f"\nwrote {path} ({len(manifest)} clips)")
+    return 0
+
+
+def print_summary(manifest) -> None:
+    from ser_core.corpora.aggregate import summarize
+
+    for name, table in summarize(manifest).items():
+        print(f"\n{name}")
+        print(table.to_string())
+
+
+def demo(args: argparse.Namespace) -> int:
+    from ser_core.corpora.demo import generate_demo_corpus
+
+    manifest = generate_demo_corpus(args.dir, n_speakers=args.speakers, n_sentences=args.sentences, seed=args.seed)
+    print_summary(manifest)
+    print(f"\nwrote {len(manifest)} clips to {args.dir} (manifest: {Path(args.dir) / 'manifest.csv'})")
+    return 0
+
+
+def features(args: argparse.Namespace) -> int:
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.features.store import featurize_manifest
+    from ser_core.training.presets import feature_preset
+
+    result = featurize_manifest(read_manifest(args.manifest), feature_preset(args.preset),
+                                cache_dir=args.cache, workers=args.workers)
+    print(result.describe())
+    for row in result.failures.head(20).itertuples():
+        print(f"  skipped {row.path}: {row.reason}")
+    return 0

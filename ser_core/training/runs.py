@@ -1,0 +1,160 @@
+"""Run folders: everything about one training run, written so a crash never leaves half a file.
+
+    RUN/config.json        every setting, the label map, versions, device
+    RUN/events.jsonl       one JSON object per line, appended while training
+    RUN/folds/NAME.json    a finished fold: metrics and its out-of-fold predictions
+    RUN/results.json       final metrics (ua, wa, macro_f1, labels, confusion, per_*)
+    RUN/predictions.csv    every test clip's true and predicted label and probabilities
+    RUN/model.pt           weights + model, feature and label settings (final model)
+    RUN/embeddings.npz     the final model's embedding of every clip (for the explorer)
+    RUN/status.json        state of the run process: running / finished / stopped / failed
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: write null instead, so every reader can parse the file."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename over it (atomic on POSIX)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder is for others to read too
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, (json.dumps(_clean(obj), indent=2) + "\n").encode())
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+class RunFolder:
+    """One run's folder on disk; every write is atomic or an appended line."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # files
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def events_path(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def results_path(self) -> Path:
+        return self.path / "results.json"
+
+    @property
+    def predictions_path(self) -> Path:
+        return self.path / "predictions.csv"
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.pt"
+
+    @property
+    def embeddings_path(self) -> Path:
+        return self.path / "embeddings.npz"
+
+    @property
+    def status_path(self) -> Path:
+        return self.path / "status.json"
+
+    def fold_path(self, name: str) -> Path:
+        return self.path / "folds" / f"{name}.json"
+
+    # writing
+    def create(self) -> "RunFolder":
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self
+
+    def log(self, event: str, **fields: Any) -> None:
+        """Append one event line; a line is written whole with one write call."""
+        record = {"event": event, "time": time.time(), **fields}
+        line = json.dumps(_clean(record)) + "\n"
+        with open(self.events_path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+
+    def set_status(self, state: str, **fields: Any) -> None:
+        write_json(self.status_path, {"state": state, "pid": os.getpid(), "time": time.time(), **fields})
+
+    # reading
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    def config(self) -> dict:
+        return read_json(self.config_path)
+
+    def results(self) -> dict | None:
+        return read_json(self.results_path) if self.results_path.is_file() else None
+
+    def status(self) -> dict | None:
+        return read_json(self.status_path) if self.status_path.is_file() else None
+
+    def events(self) -> list[dict]:
+        """Every complete event line (a line being written right now is left for next time)."""
+        if not self.events_path.is_file():
+            return []
+        out = []
+        for line in self.events_path.read_text(encoding="utf-8").splitlines():
+            try:
+                out.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+        return out
+
+    def finished_folds(self) -> dict[str, dict]:
+        folder = self.path / "folds"
+        if not folder.is_dir():
+            return {}
+        return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))}
+
+    def predictions(self) -> pd.DataFrame | None:
+        return pd.read_csv(self.predictions_path) if self.predictions_path.is_file() else None
+
+
+def list_runs(root: str | Path) -> list[RunFolder]:
+    """Run folders under `root`, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    runs = [RunFolder(p) for p in root.iterdir() if (p / "config.json").is_file()]
+    return sorted(runs, key=lambda r: r.config_path.stat().st_mtime, reverse=True)

@@ -1,0 +1,73 @@
+"""The paper's kernel study: a k_seg x k_mel grid of cnn3d runs, each cross-validated.
+
+Each cell is a run folder of its own (`OUT/kseg2_kmel5`), so a sweep that was
+stopped continues where it was, and the app can show cells as they finish.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.training.runs import RunFolder, write_json
+from ser_core.training.trainer import train_run
+
+
+def cell_name(k_seg: int, k_mel: int) -> str:
+    return f"kseg{k_seg}_kmel{k_mel}"
+
+
+def run_sweep(
+    manifest: pd.DataFrame,
+    out: str | Path,
+    train: TrainConfig,
+    features: FeatureConfig,
+    k_seg: tuple[int, ...],
+    k_mel: tuple[int, ...],
+    k_frame: int = 3,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Train every cell not yet finished; return the table (one row per cell)."""
+    if not k_seg or not k_mel:
+        raise ValueError(f"need at least one k_seg and one k_mel, got {k_seg}, {k_mel}")
+    out = Path(out)
+    for ks in k_seg:
+        for km in k_mel:
+            run = RunFolder(out / cell_name(ks, km))
+            if run.results() is not None:
+                continue
+            cell = train.replace(model="cnn3d", kernel=(ks, k_frame, km), final_model=False)
+            train_run(manifest, run.path, cell, features, resume=run.exists(), progress=progress)
+            table = sweep_table(out)
+            write_json(out / "sweep.json", {"k_frame": k_frame, "cells": table.to_dict(orient="records")})
+    return sweep_table(out)
+
+
+def sweep_table(out: str | Path) -> pd.DataFrame:
+    """Finished cells under a sweep folder: k_seg, k_frame, k_mel, ua, wa, macro_f1, params, wall_s."""
+    rows = []
+    for folder in sorted(Path(out).glob("kseg*_kmel*")):
+        run = RunFolder(folder)
+        results = run.results()
+        if results is None:
+            continue
+        k_seg, k_frame, k_mel = run.config()["train"]["kernel"]
+        rows.append({
+            "k_seg": k_seg, "k_frame": k_frame, "k_mel": k_mel,
+            "ua": results["ua"], "wa": results["wa"], "macro_f1": results["macro_f1"],
+            "params": results["params"], "wall_s": results.get("folds_wall_s", results["wall_s"]),
+        })
+    return pd.DataFrame(rows, columns=["k_seg", "k_frame", "k_mel", "ua", "wa", "macro_f1", "params", "wall_s"])
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """UA as a k_seg (rows) x k_mel (columns) grid, as the paper reports it."""
+    if table.empty:
+        return "no finished cells"
+    grid = table.pivot(index="k_seg", columns="k_mel", values="ua")
+    best = table.loc[table["ua"].idxmax()]
+    lines = ["UA by kernel (rows k_seg, columns k_mel)", grid.to_string(float_format=lambda v: f"{v:.3f}")]
+    lines.append(f"best: k_seg={best.k_seg} k_mel={best.k_mel} UA {best.ua:.3f} ({int(best.params)} parameters)")
+    return "\n".join(lines)

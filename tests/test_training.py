@@ -1,0 +1,144 @@
+"""End to end: `ser train` writes a complete run folder that beats chance, resumes, predicts."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile as sf
+import torch
+
+from ser_core.audio import AudioError
+from ser_core.cli import main
+from ser_core.corpora.demo import speak
+from ser_core.predict import Predictor
+
+from conftest import SMALL_TRAIN
+
+
+def test_run_folder_is_complete_and_beats_chance(trained_run):
+    config = json.loads((trained_run / "config.json").read_text())
+    assert config["train"]["model"] == "cnn3d" and config["labels"] == ["angry", "neutral", "sad"]
+    assert {"device", "versions", "features", "folds"} <= set(config)
+    results = json.loads((trained_run / "results.json").read_text())
+    for key in ("ua", "wa", "macro_f1", "labels", "confusion", "per_fold", "per_speaker", "per_corpus",
+                "params", "device", "wall_s"):
+        assert key in results, key
+    assert len(results["per_fold"]) == 3 and len(results["per_speaker"]) == 6
+    assert np.asarray(results["confusion"]).sum() == 72  # every clip tested exactly once
+    assert results["ua"] > 0.5, f"UA {results['ua']:.3f} does not beat chance (0.33) clearly"
+    events = [json.loads(line) for line in (trained_run / "events.jsonl").read_text().splitlines()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end" and kinds.count("fold_end") == 3
+    assert any(e["event"] == "epoch" and "val_ua" in e for e in events)
+
+
+def test_no_speaker_is_tested_by_a_model_that_trained_on_them(trained_run):
+    config = json.loads((trained_run / "config.json").read_text())
+    predictions = pd.read_csv(trained_run / "predictions.csv")
+    manifest = pd.read_csv(Path(config["manifest"]))
+    for fold in config["folds"]:
+        tested = set(predictions.loc[predictions["fold"] == fold["name"], "speaker"])
+        assert tested == set(fold["test_speakers"])
+        trained_on = set(manifest["speaker"]) - tested - set(fold["val_speakers"])
+        assert not tested & trained_on and not set(fold["val_speakers"]) & tested
+
+
+def test_predict_from_the_model_file_alone(trained_run, tmp_path):
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(trained_run / "model.pt", alone / "model.pt")
+    torch.load(alone / "model.pt", weights_only=True)  # loads as plain tensors and values
+    clip = tmp_path / "angry.wav"
+    sf.write(clip, speak(3, "angry", "m02", seed=7), 16000)
+    result = Predictor.load(alone).predict_file(clip)
+    assert set(result.probabilities) == {"angry", "neutral", "sad"}
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-4)
+    assert result.timeline == []  # one window: no timeline
+
+
+def test_long_clip_gets_a_timeline(trained_run, tmp_path):
+    wave = np.concatenate([speak(i, e, "f02") for i, e in zip(range(1, 5), ["sad", "angry", "sad", "angry"])])
+    clip = tmp_path / "long.wav"
+    sf.write(clip, wave, 16000)
+    result = Predictor.load(trained_run).predict_file(clip)
+    assert len(result.timeline) >= 3
+    starts = [w["start_s"] for w in result.timeline]
+    assert starts == sorted(starts) and result.timeline[-1]["end_s"] == pytest.approx(result.duration_s, abs=0.02)
+
+
+def test_predict_cli_json_and_bad_inputs(trained_run, tmp_path, capsys):
+    good = tmp_path / "good.wav"
+    sf.write(good, speak(1, "sad", "f01"), 16000)
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    short = tmp_path / "short.wav"
+    sf.write(short, speak(1, "sad", "f01")[:1600], 16000)
+    not_audio = tmp_path / "notes.wav"
+    not_audio.write_text("this is not audio")
+    code = main(["predict", str(trained_run), str(good), str(silent), str(short), str(not_audio), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1  # some files failed
+    (line,) = out.strip().splitlines()
+    assert json.loads(line)["file"] == str(good)
+    assert f"{silent}: silent" in err
+    assert f"{short}: too short" in err
+    assert f"{not_audio}: unreadable or corrupt audio" in err
+    with pytest.raises(AudioError, match="silent"):
+        Predictor.load(trained_run).predict_file(silent.read_bytes(), name="upload.wav")
+
+
+def test_evaluate_scores_other_data(trained_run, small_demo, capsys):
+    assert main(["evaluate", str(trained_run), "-m", str(small_demo / "manifest.csv")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("UA ") and "on 72 clips" in out
+
+
+def test_existing_run_folder_is_not_overwritten(trained_run, small_demo, capsys):
+    code = main(["train", "-m", str(small_demo / "manifest.csv"), "--out", str(trained_run), "--quiet"])
+    assert code == 2 and "--resume" in capsys.readouterr().err
+
+
+def _train_command(manifest: Path, out: Path, *extra: str) -> list[str]:
+    args = [sys.executable, "-m", "ser_core.cli", "train", "-m", str(manifest), "--out", str(out), "--quiet",
+            "--preset", "tiny", "--split", "loso", "--epochs", "6", "--batch-size", "16", "--no-final"]
+    return args + list(extra)
+
+
+def _wait_for(path: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.time() + seconds
+    while not path.exists():
+        assert process.poll() is None, process.stderr.read()
+        assert time.time() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_a_killed_or_stopped_run_resumes_from_its_finished_folds(small_demo, tmp_path, how):
+    manifest, out = small_demo / "manifest.csv", tmp_path / "run"
+    env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    process = subprocess.Popen(_train_command(manifest, out), env=env, stderr=subprocess.PIPE, text=True)
+    first = out / "folds" / "test-demo-f01.json"
+    _wait_for(first, process)
+    process.send_signal(how)
+    code = process.wait(timeout=60)
+    finished = sorted(p.name for p in (out / "folds").glob("*.json"))
+    assert len(finished) < 6 and not (out / "results.json").exists()
+    if how == signal.SIGTERM:  # a clean stop: says so and how to go on
+        assert code == 130 and "--resume" in process.stderr.read()
+        assert json.loads((out / "status.json").read_text())["state"] == "stopped"
+    stamp = {name: (out / "folds" / name).stat().st_mtime_ns for name in finished}
+    done = subprocess.run(_train_command(manifest, out, "--resume"), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert {name: (out / "folds" / name).stat().st_mtime_ns for name in finished} == stamp  # not retrained
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["per_fold"]) == 6 and np.asarray(results["confusion"]).sum() == 72
