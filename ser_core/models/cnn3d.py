@@ -1,0 +1,117 @@
+"""The paper's 3D CNN (Kim et al., ACII 2017) and the conv blocks the baselines share.
+
+A homogeneous stack: every layer convolves the volume with the same kernel
+(k_seg, k_frame, k_mel), so a kernel study changes one setting. The paper found
+shallow temporal and moderately deep spectral kernels best.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ser_core.config import ConfigMixin
+from ser_core.models.registry import VolumeModel, register_model
+
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+_CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
+_POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
+_PAD = {2: nn.ZeroPad2d, 3: nn.ZeroPad3d}
+
+
+class ConvBlock(nn.Module):
+    """'same' conv (bias-free, BN follows) -> BatchNorm -> activation -> max-pool; 2D or 3D by len(kernel)."""
+
+    def __init__(
+        self, in_channels: int, out_channels: int, kernel: tuple[int, ...], pool: tuple[int, ...], activation: str
+    ) -> None:
+        super().__init__()
+        dims = len(kernel)
+        left = tuple((k - 1) // 2 for k in kernel)
+        right = tuple(k // 2 for k in kernel)
+        if left == right:
+            self.pad = nn.Identity()
+            padding = left
+        else:  # an even kernel needs one more zero after than before; ZeroPad takes the last axis first
+            self.pad = _PAD[dims](tuple(p for lo, hi in zip(reversed(left), reversed(right)) for p in (lo, hi)))
+            padding = (0,) * dims
+        self.conv = _CONV[dims](in_channels, out_channels, kernel, padding=padding, bias=False)
+        self.norm = _NORM[dims](out_channels)
+        self.act = ACTIVATIONS[activation]()
+        self.pool = _POOL[dims](pool) if max(pool) > 1 else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.act(self.norm(self.conv(self.pad(x)))))
+
+
+def conv_stack(config, input_size: tuple[int, ...]) -> nn.Sequential:
+    """One ConvBlock per entry of `config.channels`, all with `config.kernel`; one input channel.
+
+    Pooling is clamped at build time so that no axis shrinks below 1 (small
+    inputs, deep stacks): shapes are static, forward has no branches.
+    """
+    blocks, size, in_channels = [], tuple(input_size), 1
+    for out_channels in config.channels:
+        block_pool = tuple(min(p, s) for p, s in zip(config.pool, size))
+        blocks.append(ConvBlock(in_channels, out_channels, config.kernel, block_pool, config.activation))
+        size = tuple(s // p for s, p in zip(size, block_pool))
+        in_channels = out_channels
+    return nn.Sequential(*blocks)
+
+
+def check_conv_settings(config) -> None:
+    """Validate what every model config shares: kernel, pool, channels, activation, dropout."""
+    name = type(config).__name__
+    kernel, pool, channels = config.kernel, config.pool, config.channels
+    if len(kernel) != len(pool) or min(kernel) < 1 or min(pool) < 1:
+        raise ValueError(f"{name}: kernel and pool need {len(kernel)} sizes >= 1, got {kernel}, {pool}")
+    if not channels or min(channels) < 1:
+        raise ValueError(f"{name}: channels must be a non-empty tuple of sizes >= 1, got {channels}")
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"{name}: activation must be one of {sorted(ACTIVATIONS)}, got {config.activation!r}")
+    if not 0 <= config.dropout < 1:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {config.dropout}")
+
+
+@dataclass(frozen=True)
+class Cnn3dConfig(ConfigMixin):
+    """3D CNN settings; the defaults are the paper's scale (about 1.2 M parameters)."""
+
+    kernel: tuple[int, int, int] = (3, 3, 5)  # (k_seg, k_frame, k_mel): shallow in time, deeper in mel
+    channels: tuple[int, ...] = (32, 64, 128, 128)  # one conv block each; depth = len(channels)
+    pool: tuple[int, int, int] = (1, 2, 2)  # per block, clamped at 1; segments stay whole for long-term context
+    activation: str = "relu"
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if len(self.kernel) != 3:
+            raise ValueError(f"Cnn3dConfig: kernel must be (k_seg, k_frame, k_mel), got {self.kernel}")
+        check_conv_settings(self)
+
+
+@register_model("cnn3d")
+class Cnn3d(VolumeModel):
+    """Conv3d blocks over (S, L, F), global average pool, dropout, linear classifier."""
+
+    config_class = Cnn3dConfig
+    memory_format = torch.channels_last_3d
+    presets = {
+        "tiny": {"channels": (4, 8, 16), "dropout": 0.1},  # ~8 k parameters: conv3d is slow on CPU
+        "paper": {},  # the config defaults
+    }
+
+    def __init__(self, config: Cnn3dConfig, num_classes: int, input_shape: tuple[int, int, int]) -> None:
+        super().__init__(config, num_classes, input_shape)
+        self.stages = conv_stack(config, input_size=self.input_shape)
+        self.global_pool = nn.AdaptiveAvgPool3d(1)
+        self.embedding_dim = config.channels[-1]
+        self.head_drop = nn.Dropout(config.dropout)
+        self.fc = nn.Linear(self.embedding_dim, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1, S, L, F) -> (B, channels[-1])."""
+        self.check_input(x)
+        return self.global_pool(self.stages(x)).flatten(1)

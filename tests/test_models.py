@@ -1,0 +1,164 @@
+"""Every registered model, forward and backward, on random volumes (B, 1, S, L, F)."""
+
+import json
+
+import pytest
+import torch
+
+from ser_core.models import build_model, create_model, list_models
+from ser_core.models.cnn3d import ConvBlock
+
+MODELS = list_models()
+SMALL = (4, 8, 40)  # S, L, F: odd sizes that keep the tests fast
+PAPER = (10, 30, 64)
+
+
+@pytest.fixture(autouse=True)
+def seed():
+    torch.manual_seed(0)
+
+
+def volume(batch, shape):
+    return torch.randn(batch, 1, *shape)
+
+
+def test_the_papers_models_are_registered():
+    assert {"cnn3d", "cnn_lstm", "cnn2d"} <= set(MODELS)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("preset, shape, batch", [("tiny", SMALL, 3), ("paper", PAPER, 2)])
+def test_forward_backward(name, preset, shape, batch):
+    model = create_model(name, num_classes=5, input_shape=shape, preset=preset)
+    logits = model(volume(batch, shape))
+    assert logits.shape == (batch, 5)
+    assert torch.isfinite(logits).all()
+    logits.logsumexp(dim=1).sum().backward()
+    for param_name, param in model.named_parameters():
+        assert param.grad is not None, param_name
+        assert torch.isfinite(param.grad).all(), param_name
+        assert param.grad.abs().sum() > 0, param_name
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_features_and_head_compose_to_forward(name):
+    model = create_model(name, 4, SMALL, preset="tiny").eval()
+    x = volume(3, SMALL)
+    features = model.forward_features(x)
+    assert features.shape == (3, model.embedding_dim)
+    assert model.forward_head(features, pre_logits=True).shape == (3, model.embedding_dim)
+    torch.testing.assert_close(model.forward_head(features), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_eval_is_deterministic_and_batch_independent(name):
+    model = create_model(name, 4, SMALL, preset="tiny").eval()
+    x = volume(4, SMALL)
+    with torch.no_grad():
+        batched = model(x)
+        singles = torch.cat([model(x[i : i + 1]) for i in range(len(x))])
+        assert torch.equal(model(x), batched)
+    torch.testing.assert_close(batched, singles, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_rebuilds_from_json_model_args(name):
+    model = create_model(name, 3, SMALL, preset="tiny", dropout=0.1).eval()
+    args = json.loads(json.dumps(model.model_args))
+    rebuilt = build_model(**args).eval()
+    assert rebuilt.config == model.config
+    assert rebuilt.input_shape == model.input_shape
+    assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
+        k: v.shape for k, v in model.state_dict().items()
+    }
+    rebuilt.load_state_dict(model.state_dict())
+    x = volume(2, SMALL)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_preferred_memory_format_gives_the_same_output(name):
+    model = create_model(name, 4, SMALL, preset="tiny").eval()
+    x = volume(2, SMALL)
+    with torch.no_grad():
+        expected = model(x)
+        model.to(memory_format=model.memory_format)
+        torch.testing.assert_close(model(x.contiguous(memory_format=torch.channels_last_3d)), expected)
+
+
+def test_unknown_name_preset_or_setting_is_a_clear_error():
+    with pytest.raises(ValueError, match="known: .*cnn3d"):
+        create_model("resnet50", 4)
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        create_model("cnn3d", 4, preset="huge")
+    with pytest.raises(ValueError, match="depth"):
+        create_model("cnn3d", 4, preset="tiny", depth=3)
+
+
+@pytest.mark.parametrize(
+    "name, settings",
+    [
+        ("cnn3d", {"kernel": (3, 5)}),
+        ("cnn3d", {"channels": ()}),
+        ("cnn3d", {"activation": "tanh"}),
+        ("cnn2d", {"kernel": (3, 3, 5)}),
+        ("cnn_lstm", {"reduce": "max"}),
+        ("cnn_lstm", {"dropout": 1.0}),
+    ],
+)
+def test_invalid_settings_are_refused(name, settings):
+    with pytest.raises(ValueError):
+        create_model(name, 4, **settings)
+
+
+def test_wrong_input_shape_names_the_expected_one():
+    model = create_model("cnn3d", 4, SMALL, preset="tiny")
+    with pytest.raises(ValueError, match=r"\(B, 1, 4, 8, 40\)"):
+        model(volume(2, (4, 8, 41)))
+    with pytest.raises(ValueError, match="num_classes"):
+        create_model("cnn3d", 0)
+
+
+@pytest.mark.parametrize("kernel", [(1, 1, 1), (2, 2, 2), (3, 3, 5), (4, 3, 9)])
+def test_cnn3d_uses_one_kernel_in_every_layer(kernel):
+    model = create_model("cnn3d", 3, SMALL, preset="tiny", kernel=kernel)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
+    assert len(convs) == len(model.config.channels)
+    assert all(conv.weight.shape[2:] == kernel and conv.bias is None for conv in convs)
+    assert model(volume(2, SMALL)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("kernel", [(1, 1, 1), (2, 4, 6), (4, 3, 9)])
+def test_conv_block_keeps_the_shape_for_any_kernel(kernel):
+    block = ConvBlock(1, 2, kernel, pool=(1, 1, 1), activation="gelu")
+    assert block(volume(2, (3, 7, 10))).shape == (2, 2, 3, 7, 10)
+
+
+@pytest.mark.parametrize("name, kernel", [("cnn2d", (1, 1)), ("cnn2d", (4, 9)), ("cnn_lstm", (2, 6))])
+def test_baselines_take_any_2d_kernel(name, kernel):
+    model = create_model(name, 3, SMALL, preset="tiny", kernel=kernel)
+    convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(conv.weight.shape[2:] == kernel for conv in convs)
+    assert model(volume(2, SMALL)).shape == (2, 3)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_deep_stacks_never_pool_an_axis_below_one(name):
+    shape = (1, 2, 3)
+    model = create_model(name, 2, shape, preset="tiny", channels=(4,) * 6).eval()
+    assert model(volume(2, shape)).shape == (2, 2)
+
+
+@pytest.mark.parametrize("reduce, bidirectional", [("mean", False), ("last", True), ("last", False)])
+def test_cnn_lstm_embedding_options(reduce, bidirectional):
+    model = create_model("cnn_lstm", 3, SMALL, preset="tiny", reduce=reduce, bidirectional=bidirectional)
+    hidden = model.config.hidden_size
+    assert model.embedding_dim == hidden * (2 if bidirectional else 1)
+    assert model.forward_features(volume(2, SMALL)).shape == (2, model.embedding_dim)
+
+
+def test_tiny_cnn3d_is_small_and_the_paper_one_is_paper_sized():
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    assert count(create_model("cnn3d", 4, PAPER, preset="tiny")) < 50_000
+    assert 1.0e6 < count(create_model("cnn3d", 4, PAPER, preset="paper")) < 1.4e6
