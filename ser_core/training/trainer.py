@@ -15,7 +15,6 @@ import platform
 import signal
 import time
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -26,12 +25,12 @@ import torch.nn.functional as F
 
 import ser_core
 from ser_core.config import FeatureConfig, TrainConfig
-from ser_core.corpora.aggregate import select_emotions
 from ser_core.device import autocast_dtype, describe, pick_device
-from ser_core.features.normalize import Stats, fit_stats, normalize_mels
-from ser_core.features.store import featurize_manifest
+from ser_core.features.normalize import Stats, normalize_mels
+from ser_core.features.store import FeatureSet
 from ser_core.models import create_model
 from ser_core.training.batches import WindowBatcher, spec_augment
+from ser_core.training.dataset import Dataset, load_dataset
 from ser_core.training.metrics import grouped_scores, scores
 from ser_core.training.runs import RunFolder, write_atomic, write_json
 from ser_core.training.splits import Fold, make_folds
@@ -39,42 +38,6 @@ from ser_core.training.splits import Fold, make_folds
 
 class StopRequested(Exception):
     """SIGTERM or Ctrl-C arrived: finished folds are saved, the run can resume."""
-
-
-@dataclass
-class Dataset:
-    """What training needs, cut loose from files: rows, their log-mels and labels."""
-
-    manifest: pd.DataFrame
-    mels: list[np.ndarray]  # raw log-mels (T_i, F)
-    labels: list[str]  # label index -> emotion
-    y: np.ndarray  # (N,) label indices
-    failures: pd.DataFrame
-
-    @property
-    def speakers(self) -> np.ndarray:
-        return self.manifest["speaker"].to_numpy()
-
-
-def load_dataset(
-    manifest: pd.DataFrame,
-    train: TrainConfig,
-    features: FeatureConfig,
-    cache_dir: str | Path | None = None,
-    progress: bool | Callable = True,
-) -> Dataset:
-    """Select and merge emotions, featurise (cached), and index the labels."""
-    chosen = select_emotions(manifest, list(train.emotions) if train.emotions else None, train.merge_map or None)
-    if chosen.empty:
-        raise ValueError(f"no clips left after choosing emotions {train.emotions} with merges {train.merge}")
-    feats = featurize_manifest(chosen, features, cache_dir=cache_dir, progress=progress)
-    kept = feats.manifest.reset_index(drop=True)
-    labels = sorted(kept["emotion"].unique())
-    if len(labels) < 2:
-        raise ValueError(f"need at least two emotions to train, got {labels}")
-    index = {label: i for i, label in enumerate(labels)}
-    y = kept["emotion"].map(index).to_numpy()
-    return Dataset(kept, list(feats.mels), labels, y, feats.failures)
 
 
 # ---------------------------------------------------------------- one model
@@ -282,8 +245,12 @@ def train_run(
     resume: bool = False,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    feature_set: FeatureSet | None = None,
 ) -> dict:
-    """Cross-validate speaker-independently into run folder `out`; returns results.json's content."""
+    """Cross-validate speaker-independently into run folder `out`; returns results.json's content.
+
+    `feature_set` (e.g. `dataset.unpack(...)`) supplies the log-mels instead of the feature store.
+    """
     run = RunFolder(out)
     settings = run_config(train, features, manifest_path)
     if run.exists():
@@ -296,7 +263,7 @@ def train_run(
     started = time.time()
     run.set_status("running")
     try:
-        data = load_dataset(manifest, train, features, cache_dir=cache_dir, progress=progress)
+        data = load_dataset(manifest, train, features, cache_dir=cache_dir, progress=progress, feature_set=feature_set)
         folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed)
         trainer = FoldTrainer(data, train, features, device)
         write_json(

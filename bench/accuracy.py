@@ -1,0 +1,83 @@
+"""Speaker-independent UA / WA of cnn3d, cnn_lstm and cnn2d on the development corpora, in one run.
+
+    python bench/accuracy.py                      # featurise ../shared/corpora (cached)
+    python bench/accuracy.py --pack carry         # log-mels packed by bench/pack.py (a GPU server)
+
+RAVDESS: 8 emotions, 24 actors, 6 speaker-group folds. SAVEE: 7 emotions, 4 speakers,
+leave one speaker out. The paper preset; --smoke runs a few clips through every path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ser_core.config import TrainConfig  # noqa: E402
+from ser_core.device import describe, pick_device  # noqa: E402
+from ser_core.training.dataset import unpack  # noqa: E402
+from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
+from ser_core.training.trainer import train_run  # noqa: E402
+
+CORPORA = {"ravdess": "kfold:6", "savee": "loso"}
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+
+
+def load(corpus: str, pack_dir: str | None):
+    """(manifest, feature_set or None) for a corpus: from a pack, or scanned from ../shared."""
+    if pack_dir:
+        feature_set = unpack(Path(pack_dir) / f"{corpus}-paper.npz")
+        return feature_set.manifest, feature_set
+    from ser_core.corpora import scan
+
+    return scan(corpus, SHARED / corpus).manifest, None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pack", help="folder with ravdess-paper.npz / savee-paper.npz")
+    parser.add_argument("--models", default="cnn3d,cnn_lstm,cnn2d")
+    parser.add_argument("--corpora", default="ravdess,savee")
+    parser.add_argument("--epochs", type=int, help="default: the paper preset's")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--smoke", action="store_true", help="a few clips per speaker, 1 epoch: checks the paths only")
+    parser.add_argument("--out", help="write the table as JSON here")
+    args = parser.parse_args()
+
+    features = feature_preset("paper")
+    base = TrainConfig(preset="paper", device=args.device, final_model=False, **train_preset("paper"))
+    if args.epochs:
+        base = base.replace(epochs=args.epochs)
+    if args.smoke:
+        base = base.replace(epochs=1)
+    print(f"device: {describe(pick_device(args.device))}; epochs {base.epochs}; features "
+          f"{features.segments}x{features.segment_frames}x{features.n_mels}", flush=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for corpus in args.corpora.split(","):
+            manifest, feature_set = load(corpus, args.pack)
+            if args.smoke:
+                manifest = manifest.sample(frac=0.08, random_state=0).reset_index(drop=True)
+            for model in args.models.split(","):
+                train = base.replace(model=model, split=CORPORA[corpus])
+                t0 = time.time()
+                r = train_run(manifest, Path(tmp) / f"{corpus}-{model}", train, features,
+                              progress=False, feature_set=feature_set)
+                row = {"corpus": corpus, "model": model, "split": train.split, "ua": r["ua"], "wa": r["wa"],
+                       "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
+                       "wall_s": time.time() - t0, "device": r["device"], "epochs": train.epochs}
+                rows.append(row)
+                print(f"{corpus:8s} {model:9s} UA {row['ua']:.3f} (+-{row['fold_ua_std']:.3f} over folds)  "
+                      f"WA {row['wa']:.3f}  F1 {row['macro_f1']:.3f}  {row['params']:,} params  "
+                      f"{row['wall_s']:.1f} s", flush=True)
+    if args.out:
+        Path(args.out).write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()

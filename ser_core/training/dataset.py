@@ -1,0 +1,97 @@
+"""What training needs, cut loose from files: rows, their log-mels and labels.
+
+A featurised corpus can also travel as one compressed file (`pack` / `unpack`),
+e.g. to a GPU server that has no audio libraries or corpora, and train there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.corpora.aggregate import select_emotions
+from ser_core.features.store import FeatureSet, featurize_manifest
+
+_PACKED_COLUMNS = ("path", "corpus", "speaker", "emotion", "gender", "duration")
+
+
+@dataclass
+class Dataset:
+    manifest: pd.DataFrame
+    mels: list[np.ndarray]  # raw log-mels (T_i, F)
+    labels: list[str]  # label index -> emotion
+    y: np.ndarray  # (N,) label indices
+    failures: pd.DataFrame
+
+    @property
+    def speakers(self) -> np.ndarray:
+        return self.manifest["speaker"].to_numpy()
+
+
+def load_dataset(
+    manifest: pd.DataFrame,
+    train: TrainConfig,
+    features: FeatureConfig,
+    cache_dir: str | Path | None = None,
+    progress: bool | Callable = True,
+    feature_set: FeatureSet | None = None,
+) -> Dataset:
+    """Select and merge emotions, featurise (cached) unless `feature_set` already holds the clips."""
+    chosen = select_emotions(manifest, list(train.emotions) if train.emotions else None, train.merge_map or None)
+    if chosen.empty:
+        raise ValueError(f"no clips left after choosing emotions {train.emotions} with merges {train.merge}")
+    if feature_set is None:
+        feats = featurize_manifest(chosen, features, cache_dir=cache_dir, progress=progress)
+    else:
+        feats = _subset(feature_set, chosen, features)
+    kept = feats.manifest.reset_index(drop=True)
+    labels = sorted(kept["emotion"].unique())
+    if len(labels) < 2:
+        raise ValueError(f"need at least two emotions to train, got {labels}")
+    index = {label: i for i, label in enumerate(labels)}
+    return Dataset(kept, list(feats.mels), labels, kept["emotion"].map(index).to_numpy(), feats.failures)
+
+
+def _subset(feature_set: FeatureSet, chosen: pd.DataFrame, features: FeatureConfig) -> FeatureSet:
+    """The packed clips of `chosen`'s paths, with `chosen`'s (possibly merged) emotions."""
+    if feature_set.config.spectrogram_fingerprint() != features.spectrogram_fingerprint():
+        raise ValueError("the packed features were made with other spectrogram settings than this run's")
+    position = {p: i for i, p in enumerate(feature_set.manifest["path"])}
+    rows = [position[p] for p in chosen["path"] if p in position]
+    missing = len(chosen) - len(rows)
+    if missing:
+        raise ValueError(f"{missing} clips of the manifest are not in the packed features")
+    manifest = chosen.reset_index(drop=True)
+    return FeatureSet(manifest, [feature_set.mels[i] for i in rows], feature_set.config, feature_set.failures)
+
+
+def pack(feature_set: FeatureSet, path: str | Path) -> Path:
+    """One compressed .npz with every clip's float16 log-mel, the manifest and the feature config."""
+    import json
+
+    lengths = np.array([m.shape[0] for m in feature_set.mels], dtype=np.int64)
+    columns = {f"col_{c}": feature_set.manifest[c].to_numpy().astype(str if c != "duration" else float)
+               for c in _PACKED_COLUMNS}
+    np.savez_compressed(
+        path,
+        mels=np.concatenate(feature_set.mels).astype(np.float16),
+        lengths=lengths,
+        config=json.dumps(feature_set.config.to_dict()),
+        **columns,
+    )
+    return Path(path)
+
+
+def unpack(path: str | Path) -> FeatureSet:
+    import json
+
+    with np.load(path) as data:
+        mels = np.split(data["mels"], np.cumsum(data["lengths"])[:-1])
+        manifest = pd.DataFrame({c: data[f"col_{c}"] for c in _PACKED_COLUMNS})
+        config = FeatureConfig.from_dict(json.loads(str(data["config"])))
+    return FeatureSet(manifest, mels, config)
