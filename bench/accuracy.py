@@ -28,14 +28,27 @@ CORPORA = {"ravdess": "kfold:6", "savee": "loso"}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 
-def load(corpus: str, pack_dir: str | None):
+def load(corpus: str, pack_dir: str | None, level: str):
     """(manifest, feature_set or None) for a corpus: from a pack, or scanned from ../shared."""
     if pack_dir:
-        feature_set = unpack(Path(pack_dir) / f"{corpus}-paper.npz")
+        feature_set = unpack(Path(pack_dir) / pack_name(corpus, level))
         return feature_set.manifest, feature_set
     from ser_core.corpora import scan
 
     return scan(corpus, SHARED / corpus).manifest, None
+
+
+def pack_name(corpus: str, level: str) -> str:
+    return f"{corpus}-paper.npz" if level == "rms" else f"{corpus}-paper-level-{level}.npz"
+
+
+def parse_setting(text: str) -> tuple[str, object]:
+    """"mixup=0.2" -> ("mixup", 0.2): values are JSON where they parse, else strings."""
+    key, _, value = text.partition("=")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
 
 
 def main() -> None:
@@ -46,21 +59,27 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="default: the paper preset's")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--smoke", action="store_true", help="a few clips per speaker, 1 epoch: checks the paths only")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a TrainConfig setting for every run, e.g. --set mixup=0.2 --set patience=20")
+    parser.add_argument("--level", default="rms", help="audio level normalisation: rms, peak or none")
     parser.add_argument("--out", help="write the table as JSON here")
     args = parser.parse_args()
 
     features = feature_preset("paper")
-    base = TrainConfig(preset="paper", device=args.device, final_model=False, **train_preset("paper"))
+    features = features.replace(audio=features.audio.replace(level=args.level))
+    settings = train_preset("paper") | dict(parse_setting(s) for s in args.set)
+    base = TrainConfig(preset="paper", device=args.device, final_model=False, **settings)
     if args.epochs:
         base = base.replace(epochs=args.epochs)
     if args.smoke:
         base = base.replace(epochs=1)
     print(f"device: {describe(pick_device(args.device))}; epochs {base.epochs}; features "
-          f"{features.segments}x{features.segment_frames}x{features.n_mels}", flush=True)
+          f"{features.segments}x{features.segment_frames}x{features.n_mels}, level {args.level}; "
+          f"settings {args.set}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in args.corpora.split(","):
-            manifest, feature_set = load(corpus, args.pack)
+            manifest, feature_set = load(corpus, args.pack, args.level)
             if args.smoke:
                 manifest = manifest.sample(frac=0.08, random_state=0).reset_index(drop=True)
             for model in args.models.split(","):
@@ -70,11 +89,13 @@ def main() -> None:
                               progress=False, feature_set=feature_set)
                 row = {"corpus": corpus, "model": model, "split": train.split, "ua": r["ua"], "wa": r["wa"],
                        "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
-                       "wall_s": time.time() - t0, "device": r["device"], "epochs": train.epochs}
+                       "wall_s": time.time() - t0, "device": r["device"], "epochs": train.epochs,
+                       "best_epochs": [f["best_epoch"] for f in r["per_fold"].values()],
+                       "settings": args.set, "level": args.level}
                 rows.append(row)
                 print(f"{corpus:8s} {model:9s} UA {row['ua']:.3f} (+-{row['fold_ua_std']:.3f} over folds)  "
                       f"WA {row['wa']:.3f}  F1 {row['macro_f1']:.3f}  {row['params']:,} params  "
-                      f"{row['wall_s']:.1f} s", flush=True)
+                      f"{row['wall_s']:.1f} s  best epochs {row['best_epochs']}", flush=True)
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2))
 
