@@ -159,11 +159,17 @@ def sweep(args: argparse.Namespace) -> int:
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.training.sweep import format_table, run_sweep
 
+    from ser_core.training.trainer import StopRequested
+
     train_cfg, features = configs_from_args(args, model="cnn3d")
-    table = run_sweep(
-        read_manifest(args.manifest), args.out, train_cfg, features,
-        k_seg=_csv(args.k_seg, int), k_mel=_csv(args.k_mel, int), k_frame=args.k_frame,
-        progress=not args.quiet,
-    )
+    try:
+        table = run_sweep(
+            read_manifest(args.manifest), args.out, train_cfg, features,
+            k_seg=_csv(args.k_seg, int), k_mel=_csv(args.k_mel, int), k_frame=args.k_frame,
+            progress=not args.quiet,
+        )
+    except StopRequested:
+        print("ser: sweep stopped; finished cells are saved. Continue with the same command.", file=sys.stderr)
+        return 130
     print(format_table(table))
     return 0

@@ -10,6 +10,7 @@ stopped run resumes from where it was (`resume=True`).
 from __future__ import annotations
 
 import copy
+import json
 import math
 import platform
 import signal
@@ -313,6 +314,7 @@ def train_run(
 def _same_work(previous: dict, current: dict) -> bool:
     """A resumed run may change where and how fast it runs, not what it computes."""
     where = ("device", "compile")
+    current = json.loads(json.dumps(current))  # compare as config.json holds it: tuples are lists there
 
     def what(train: dict) -> dict:
         return {k: v for k, v in train.items() if k not in where}

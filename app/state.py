@@ -1,0 +1,149 @@
+"""What every page reads: runs, results, models and manifests, cached; and the first launch.
+
+Caches are keyed on paths plus file modification times, so a run that finishes or a
+model that is retrained shows up on the next rerun without clearing anything.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import streamlit as st
+
+from app import jobs
+from ser_core.paths import runs_dir, ser_home
+from ser_core.quickstart import demo_manifest_path, quickstart_run
+from ser_core.training.runs import RunFolder, list_runs
+
+if TYPE_CHECKING:
+    from ser_core.predict import Predictor
+
+
+def runs_root() -> Path:
+    """$SER_HOME/runs, created."""
+    root = runs_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def manifests_root() -> Path:
+    """$SER_HOME/manifests: manifests saved on the Data page, trained on by the Train page."""
+    return ser_home() / "manifests"
+
+
+def sweeps_root() -> Path:
+    return ser_home() / "sweeps"
+
+
+def uploads_root() -> Path:
+    return ser_home() / "uploads"
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+@st.cache_data(ttl=2, show_spinner=False)
+def _run_paths(root: str, mtime: float) -> list[str]:
+    return [str(run.path) for run in list_runs(root)]
+
+
+def list_run_folders() -> list[RunFolder]:
+    """Every run folder under runs_root(), newest first (finished or not)."""
+    root = runs_root()
+    return [RunFolder(p) for p in _run_paths(str(root), _mtime(root))]
+
+
+def finished_runs(need_model: bool = False) -> list[RunFolder]:
+    """Runs with results.json (and model.pt when `need_model`), newest first."""
+    return [
+        run for run in list_run_folders()
+        if run.results_path.is_file() and (run.model_path.is_file() or not need_model)
+    ]
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _predictor(model_path: str, mtime: float) -> Predictor:
+    from ser_core.predict import Predictor  # torch loads on first use, not on every page's first load
+
+    return Predictor.load(model_path, device="cpu")
+
+
+def load_predictor(model_path: str) -> Predictor:
+    """The model of a run folder or model.pt, in eval mode on the CPU; shared, never mutate it."""
+    path = Path(model_path)
+    return _predictor(str(path), _mtime(path / "model.pt" if path.is_dir() else path))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _results(run_path: str, mtime: float) -> dict | None:
+    return RunFolder(run_path).results()
+
+
+def load_results(run_path: str) -> dict | None:
+    """results.json of a run, or None while it has none."""
+    run = RunFolder(run_path)
+    return _results(str(run.path), _mtime(run.results_path))
+
+
+def list_manifests() -> dict[str, Path]:
+    """Manifests to train on, by name: the demo corpus's (once generated) and every saved one."""
+    found = {"demo": demo_manifest_path()} if demo_manifest_path().is_file() else {}
+    root = manifests_root()
+    if root.is_dir():
+        found |= {p.stem: p for p in sorted(root.glob("*.csv"))}
+    return found
+
+
+def demo_ready() -> bool:
+    """Whether the first launch's demo corpus and tiny run are complete."""
+    run = quickstart_run()
+    return demo_manifest_path().is_file() and run.results_path.is_file() and run.model_path.is_file()
+
+
+def ensure_first_launch() -> None:
+    """With nothing prepared, start `ser quickstart` in the background, once per $SER_HOME.
+
+    Cheap on every rerun: two file checks. $SER_NO_AUTOSTART=1 leaves it to the button.
+    """
+    if demo_ready() or not jobs.autostart_enabled():
+        return
+    jobs.start_quickstart(only_first=True)
+
+
+def model_kernel(train: dict) -> tuple[int, ...] | None:
+    """The kernel a run's model used: its own setting, else its preset's, else the model's default."""
+    if train.get("kernel"):
+        return tuple(train["kernel"])
+    from ser_core.models import registry  # imports torch: only when a run is described
+
+    cls = registry.model_class(train["model"])
+    settings = cls.presets.get(train.get("preset"), {})
+    return tuple(settings.get("kernel", cls.config_class().kernel))
+
+
+def run_summary(run: RunFolder) -> dict:
+    """One row of the runs table: name, state, headline metrics and the settings that matter."""
+    config = run.config()
+    train = config.get("train", {})
+    results = load_results(str(run.path)) or {}
+    kernel = model_kernel(train)
+    return {
+        "run": run.path.name,
+        "status": jobs.run_state(run),
+        "ua": results.get("ua"),
+        "wa": results.get("wa"),
+        "macro_f1": results.get("macro_f1"),
+        "model": train.get("model"),
+        "preset": train.get("preset"),
+        "kernel": ",".join(map(str, kernel)) if kernel else None,
+        "split": train.get("split"),
+        "params": results.get("params"),
+        "device": results.get("device", config.get("device")),
+        "wall_s": results.get("wall_s"),
+        "clips": results.get("clips"),
+    }

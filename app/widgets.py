@@ -1,0 +1,74 @@
+"""Widgets several pages share: the run picker, the "no run yet" message, the first-launch banner."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import jobs, state
+from ser_core.quickstart import demo_manifest_path, quickstart_run
+from ser_core.training.progress import format_eta, progress
+from ser_core.training.runs import RunFolder
+
+
+def run_label(run: RunFolder) -> str:
+    """"name · UA 0.712" for pickers and tables."""
+    results = state.load_results(str(run.path))
+    return f"{run.path.name} · UA {results['ua']:.3f}" if results else run.path.name
+
+
+def pick_run(key: str, label: str = "Run", need_model: bool = False) -> RunFolder | None:
+    """A selectbox over finished runs (newest first); None, with the "no run yet" message, when there are none.
+
+    need_model: only runs with a final model (model.pt), e.g. for prediction.
+    """
+    runs = state.finished_runs(need_model)
+    if not runs:
+        no_run_message(need_model=need_model, key=f"{key}_quickstart")
+        return None
+    by_path = {str(run.path): run for run in runs}
+    choice = st.selectbox(label, list(by_path), format_func=lambda p: run_label(by_path[p]), key=key)
+    return by_path[choice]
+
+
+def no_run_message(need_model: bool = False, key: str = "no_run_quickstart") -> None:
+    """Say there is no trained run and offer the button that makes one (the demo run)."""
+    if jobs.quickstart_job() is not None and not state.demo_ready():
+        first_launch_banner()  # its progress (this page fills in when it ends), or its error and a retry button
+        return
+    what = "No trained model yet" if need_model else "No finished run yet"
+    st.info(f"{what}. Train the demo model (about a minute on a laptop CPU), "
+            "or start your own run on the Train page.", icon=":material/model_training:")
+    if st.button("Train the demo model", key=key, type="primary", icon=":material/play_arrow:"):
+        jobs.start_quickstart()
+        st.rerun()
+
+
+def first_launch_banner() -> None:
+    """The first-launch job's state: live progress while it runs, the error if it failed; nothing once done."""
+    if state.demo_ready():
+        return
+    job = jobs.quickstart_job()
+    if job is None:
+        return
+    if job.running():
+        _quickstart_progress()
+        return
+    st.error("Preparing the demo failed. The last lines of its log:", icon=":material/error:")
+    st.code(job.log_tail() or "(empty log)", language=None)
+    if st.button("Try again", key="quickstart_retry"):
+        jobs.start_quickstart()
+        st.rerun()
+
+
+@st.fragment(run_every=2)
+def _quickstart_progress() -> None:
+    job = jobs.quickstart_job()
+    if job is None or not job.running():
+        st.rerun()  # finished: rerun the whole page so it shows the new run
+    if not demo_manifest_path().is_file():
+        st.progress(0.0, text="First launch: generating the demo corpus…")
+        return
+    now = progress(quickstart_run().events())
+    text = f"First launch: training the demo model ({now.text}); the pages fill in when it ends"
+    eta = format_eta(now.eta_s)
+    st.progress(now.fraction, text=f"{text} ({eta})" if eta else text)

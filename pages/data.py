@@ -1,0 +1,191 @@
+"""Data: choose corpora, see what is in them, listen to a clip and see its features, save a manifest."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, state
+from ser_core.audio import AudioError, load_audio
+from ser_core.corpora import CORPORA
+from ser_core.corpora.aggregate import aggregate, summarize, write_manifest
+from ser_core.corpora.archive import extract_zip
+from ser_core.corpora.vocabulary import CorpusError
+from ser_core.features import log_mel, to_volume
+from ser_core.paths import demo_dir
+from ser_core.training.presets import FEATURE_PRESETS, feature_preset
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@st.cache_data(ttl=300, show_spinner="Scanning the corpora…")
+def scan_sources(sources: tuple[tuple[str, str], ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    return aggregate(sources)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def clip_features(path: str, preset: str):
+    """(waveform, log-mel (T, F), volume (1, S, L, F)) of one clip with a feature preset."""
+    config = feature_preset(preset)
+    wave = load_audio(path, config.audio)
+    mel = log_mel(wave, config)
+    return wave, mel, to_volume(mel, config.segments, config.segment_frames, pad_value=float(mel.min()))
+
+
+def choose_sources() -> list[tuple[str, str]]:
+    """The demo corpus, saved manifests and the folders, CSVs and zips added in this session."""
+    added = st.session_state.setdefault("data_sources", [])
+    sources = []
+    demo_ready = (demo_dir() / "manifest.csv").is_file()
+    if st.checkbox("Demo corpus (synthetic)", value=demo_ready, disabled=not demo_ready, key="data_demo",
+                   help=None if demo_ready else "Generated on first launch (see Home)."):
+        sources.append(("demo", str(demo_dir())))
+    saved = {name: path for name, path in state.list_manifests().items() if name != "demo"}
+    for name in st.multiselect("Saved manifests", list(saved), key="data_saved"):
+        sources.append(("csv", str(saved[name])))
+
+    local, upload = st.tabs(["Add a local folder or CSV", "Upload a zip"])
+    with local:
+        with st.form("add_local", border=False):
+            left, right = st.columns([2, 3])
+            kind = left.selectbox("Kind", list(CORPORA), format_func=lambda k: f"{k}: {CORPORA[k].description}")
+            path = right.text_input("Path", placeholder="/data/RAVDESS or /data/my_manifest.csv")
+            if st.form_submit_button("Add"):
+                target = Path(path.strip()).expanduser()
+                if not path.strip() or not target.exists():
+                    st.error(f"No such folder or file: {path!r}")
+                else:
+                    added.append((kind, str(target.resolve())))
+    with upload:
+        with st.form("add_zip", border=False):
+            left, right = st.columns([2, 3])
+            kind = left.selectbox("Kind", [k for k in CORPORA if k != "csv"], key="zip_kind",
+                                  format_func=lambda k: f"{k}: {CORPORA[k].description}")
+            file = right.file_uploader("Corpus zip", type=["zip"])
+            if st.form_submit_button("Extract and add") and file is not None:
+                folder = extract_upload(file)
+                if folder is not None:
+                    added.append((kind, str(folder)))
+    for i, (kind, path) in enumerate(list(added)):
+        left, right = st.columns([6, 1])
+        left.markdown(f"`{kind}` {path}")
+        if right.button("Remove", key=f"remove_source_{i}"):
+            added.pop(i)
+            st.rerun()
+    return sources + [s for s in added if s not in sources]
+
+
+def extract_upload(file) -> Path | None:
+    """Write an uploaded zip under $SER_HOME/uploads and extract it safely; None (and an error) if refused."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file.name).stem) or "upload"
+    root = state.uploads_root()
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / f"{stem}.zip"
+    with open(archive, "wb") as out:
+        shutil.copyfileobj(file, out)
+    try:
+        with st.spinner(f"Extracting {file.name}…"):
+            return extract_zip(archive, root / stem)
+    except CorpusError as err:
+        st.error(str(err))
+        return None
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def summary(manifest: pd.DataFrame) -> None:
+    tables = summarize(manifest)
+    corpora = tables["corpora"]
+    cols = st.columns(4)
+    cols[0].metric("Files", f"{len(manifest):,}")
+    cols[1].metric("Speakers", manifest["speaker"].nunique())
+    cols[2].metric("Hours", f"{corpora['hours'].sum():.2f}")
+    cols[3].metric("Emotions", manifest["emotion"].nunique())
+    left, right = st.columns(2)
+    left.plotly_chart(charts.corpus_files(corpora), key="chart_corpora")
+    right.plotly_chart(charts.emotion_files(tables["emotions"]), key="chart_emotions")
+    left, right = st.columns([3, 1])
+    left.plotly_chart(charts.speaker_files(tables["speakers"]), key="chart_speakers")
+    right.plotly_chart(charts.sex_files(manifest), key="chart_sex")
+
+
+def filtered(manifest: pd.DataFrame) -> pd.DataFrame:
+    cols = st.columns(4)
+    keep = pd.Series(True, index=manifest.index)
+    for col, column in zip(cols, ("corpus", "emotion", "speaker", "gender")):
+        chosen = col.multiselect(column.capitalize(), sorted(manifest[column].unique()), key=f"filter_{column}")
+        if chosen:
+            keep &= manifest[column].isin(chosen)
+    table = manifest.loc[keep]
+    st.dataframe(table, hide_index=True, height=260,
+                 column_config={"duration": st.column_config.NumberColumn("duration (s)", format="%.2f")})
+    return table
+
+
+def clip_view(table: pd.DataFrame) -> None:
+    if table.empty:
+        st.info("No clip matches the filters.")
+        return
+    left, right = st.columns([3, 1])
+    path = left.selectbox("Clip", table["path"].tolist(), key="data_clip",
+                          format_func=lambda p: f"{Path(p).parent.name}/{Path(p).name}")
+    preset = right.selectbox("Features", list(FEATURE_PRESETS), key="data_preset",
+                             help="The feature preset of the models (tiny: CPU, paper: the paper's scale).")
+    try:
+        wave, mel, vol = clip_features(path, preset)
+    except AudioError as err:
+        st.error(str(err))
+        return
+    config = feature_preset(preset)
+    row = table.loc[table["path"] == path].iloc[0]
+    st.caption(f"{row['corpus']} · speaker {row['speaker']} · {row['emotion']} · {len(wave) / config.sample_rate:.2f} s")
+    st.audio(path)
+    st.plotly_chart(charts.waveform(wave, config.sample_rate), key="chart_wave")
+    st.plotly_chart(charts.spectrogram(mel, config.hop_length / config.sample_rate), key="chart_mel")
+    st.plotly_chart(charts.volume(vol), key="chart_volume")
+    st.caption(f"The model sees {config.window_seconds:.1f} s (the centre of longer clips, padded shorter ones) "
+               f"as {config.segments} segments of {config.segment_frames} frames x {config.n_mels} mel bins.")
+
+
+def save_manifest(table: pd.DataFrame) -> None:
+    with st.form("save_manifest"):
+        name = st.text_input("Manifest name", placeholder="ravdess_savee",
+                             help="Letters, digits, - _ . ; saved as $SER_HOME/manifests/NAME.csv")
+        if st.form_submit_button(f"Save the {len(table):,} clips shown"):
+            if not NAME.fullmatch(name):
+                st.error(f"Choose a name of letters, digits, '-', '_' or '.', got {name!r}")
+                return
+            path = write_manifest(table, state.manifests_root() / f"{name}.csv")
+            st.success(f"Saved {path}; train on it from the Train page.")
+
+
+def data_page() -> None:
+    st.title("Data")
+    with st.expander("Corpora", expanded=True):
+        sources = choose_sources()
+    if not sources:
+        st.info("Choose the demo corpus, a saved manifest, or add a corpus folder, a CSV or a zip above.")
+        return
+    try:
+        manifest, skipped = scan_sources(tuple(sources))
+    except (CorpusError, ValueError, OSError) as err:
+        st.error(str(err))
+        return
+    if manifest.empty:
+        st.warning("No usable clips in the chosen corpora.")
+    else:
+        summary(manifest)
+        st.subheader("Clips")
+        table = filtered(manifest)
+        st.subheader("One clip")
+        clip_view(table)
+        st.subheader("Save as a manifest")
+        save_manifest(table)
+    if len(skipped):
+        with st.expander(f"{len(skipped):,} files skipped, with the reason", icon=":material/warning:"):
+            st.dataframe(skipped, hide_index=True)
+
+
+data_page()

@@ -1,0 +1,45 @@
+"""Evaluate: one run's speaker-independent scores, where it errs, and its files to download."""
+
+import streamlit as st
+
+from app import charts, state, widgets
+
+
+def evaluate() -> None:
+    st.title("Evaluate")
+    run = widgets.pick_run("evaluate_run")
+    if run is None:
+        return
+    results = state.load_results(str(run.path))
+    summary = state.run_summary(run)
+    cols = st.columns(5)
+    cols[0].metric("UA", f"{results['ua']:.3f}", help="Unweighted accuracy: the mean recall over emotions.")
+    cols[1].metric("WA", f"{results['wa']:.3f}", help="Weighted accuracy: the share of clips right.")
+    cols[2].metric("Macro-F1", f"{results['macro_f1']:.3f}")
+    cols[3].metric("Parameters", f"{results['params']:,}")
+    cols[4].metric("Kernel", summary["kernel"] or "n/a", help="(k_seg, k_frame, k_mel) of the 3D CNN")
+    st.caption(f"{summary['model']} · {results['clips']:,} clips of {results['speakers']} speakers · "
+               f"{len(results['per_fold'])} folds ({summary['split']}), UA per fold "
+               f"{results['fold_ua_mean']:.3f} ± {results['fold_ua_std']:.3f} · {summary['device']}")
+
+    labels = results["labels"]
+    left, right = st.columns(2)
+    left.plotly_chart(charts.confusion(results["confusion"], labels), key="chart_confusion")
+    right.plotly_chart(charts.recall(labels, {run.path.name: results["recall"]}), key="chart_recall")
+    chance = 1 / len(labels)
+    left, right = st.columns([2, 1])
+    left.plotly_chart(charts.group_accuracy(results["per_speaker"], "Accuracy per test speaker", chance),
+                      key="chart_speakers")
+    right.plotly_chart(charts.group_accuracy(results["per_corpus"], "Accuracy per corpus", chance),
+                       key="chart_corpora")
+
+    left, right = st.columns(2)
+    left.download_button("results.json", run.results_path.read_bytes(), file_name=f"{run.path.name}-results.json",
+                         mime="application/json", icon=":material/download:")
+    if run.predictions_path.is_file():
+        right.download_button("predictions.csv", run.predictions_path.read_bytes(),
+                              file_name=f"{run.path.name}-predictions.csv", mime="text/csv",
+                              icon=":material/download:")
+
+
+evaluate()

@@ -1,0 +1,116 @@
+"""Kernel study: the paper's k_seg x k_mel grid of 3D CNNs, run in the background or loaded, read as a heatmap."""
+
+import time
+from pathlib import Path
+
+import streamlit as st
+
+from app import charts, jobs, state
+from ser_core.config import TrainConfig
+from ser_core.training.presets import FEATURE_PRESETS
+from ser_core.training.progress import describe_sweep, progress
+from ser_core.training.runs import RunFolder
+from ser_core.training.sweep import cell_name, sweep_table
+
+K_SEG = (1, 2, 3, 4, 5)
+K_MEL = (1, 3, 5, 7, 9)
+
+
+def new_sweep() -> None:
+    manifests = state.list_manifests()
+    if not manifests:
+        st.info("No manifest yet: the demo corpus is generated on first launch (Home), or save one on the Data page.")
+        return
+    with st.form("new_sweep"):
+        c = st.columns(3)
+        manifest = c[0].selectbox("Manifest", list(manifests))
+        preset = c[1].selectbox("Preset", list(FEATURE_PRESETS))
+        device = c[2].radio("Device", ["auto", "cpu", "cuda"], horizontal=True)
+        c = st.columns(3)
+        k_seg = c[0].multiselect("k_seg (segments axis)", K_SEG, default=[1, 2, 3])
+        k_mel = c[1].multiselect("k_mel (mel axis)", K_MEL, default=[1, 3, 5])
+        k_frame = c[2].number_input("k_frame (fixed)", 1, 9, 3)
+        c = st.columns(3)
+        k = c[0].number_input("K (k-fold over speakers)", 2, 20, 3)
+        epochs = c[1].number_input("Epochs per cell", 1, 500, 10)
+        name = c[2].text_input("Sweep name", placeholder=f"{manifest}-<time>")
+        st.caption("Each cell cross-validates one cnn3d: a grid of 9 cells on the demo corpus takes "
+                   "several minutes on a laptop CPU.")
+        if not st.form_submit_button("Start the sweep", type="primary", icon=":material/play_arrow:"):
+            return
+    out = state.sweeps_root() / (name.strip() or f"{manifest}-{time.strftime('%m%d-%H%M%S')}")
+    try:
+        train = TrainConfig(preset=preset, split=f"kfold:{k}", epochs=int(epochs), device=device)
+        jobs.start_sweep(manifests[manifest], out, sorted(k_seg), sorted(k_mel), train, k_frame=int(k_frame))
+    except ValueError as err:
+        st.error(str(err))
+        return
+    st.session_state["sweep_folder"] = str(out)
+
+
+def sweep_view(folder: str) -> None:
+    """The grid so far, the reading of it and the running cell; a fragment refreshes it while it runs."""
+    job = jobs.find_job(folder)
+    running = job is not None and job.running()
+    if not running and st.session_state.pop(f"sweep_running_{folder}", False):
+        st.rerun()
+    st.session_state[f"sweep_running_{folder}"] = running
+    table = sweep_table(folder)
+    grid = job.meta if job else {}
+    if grid.get("k_seg"):
+        total = len(grid["k_seg"]) * len(grid["k_mel"])
+        current = next((RunFolder(Path(folder) / cell_name(ks, km)) for ks in grid["k_seg"] for km in grid["k_mel"]
+                        if not (Path(folder) / cell_name(ks, km) / "results.json").is_file()), None)
+        partial = progress(current.events(), final_model=False) if running and current else None
+        text = f"{len(table)} of {total} cells finished"
+        if partial is not None:
+            text += f"; {current.path.name}: {partial.text}"
+        st.progress(min((len(table) + (partial.fraction if partial else 0)) / total, 1.0), text=text)
+    if running and st.button("Stop the sweep", key="sweep_stop", icon=":material/stop:"):
+        jobs.stop(job)
+        st.toast("Stopping after the current step…")
+    elif job is not None and not running and grid.get("k_seg") and len(table) < total:
+        if st.button("Continue the sweep", key="sweep_resume", icon=":material/replay:",
+                     help="Finished cells are kept."):
+            jobs.relaunch(job)
+            st.rerun()
+    if table.empty:
+        st.info("No cell has finished yet.")
+        return
+    st.markdown(describe_sweep(table))
+    left, right = st.columns(2)
+    left.plotly_chart(charts.sweep_heatmap(table, "ua", "UA by kernel (rows k_seg, columns k_mel)"),
+                      key="chart_sweep_ua")
+    right.plotly_chart(charts.sweep_heatmap(table, "params", "Parameters by kernel"), key="chart_sweep_params")
+    number = st.column_config.NumberColumn
+    st.dataframe(table.sort_values("ua", ascending=False), hide_index=True, column_config={
+        "ua": number("UA", format="%.3f"), "wa": number("WA", format="%.3f"),
+        "macro_f1": number("macro-F1", format="%.3f"), "wall_s": number("training (s)", format="%.0f"),
+    })
+
+
+live_sweep = st.fragment(run_every=3)(sweep_view)
+
+
+def kernels() -> None:
+    st.title("Kernel study")
+    st.markdown("The paper's question: which 3D kernel (k_seg, k_frame, k_mel) works best? It found shallow "
+                "temporal (small k_seg) and moderately deep spectral (larger k_mel) kernels best. Each cell of "
+                "the grid below is a speaker-independent cross-validation of one cnn3d.")
+    root = state.sweeps_root()
+    folders = sorted((str(p) for p in root.glob("*") if p.is_dir()), key=lambda p: Path(p).stat().st_mtime,
+                     reverse=True) if root.is_dir() else []
+    with st.expander("New sweep", expanded=not folders, icon=":material/add:"):
+        new_sweep()
+    followed = st.session_state.get("sweep_folder")
+    if followed and followed not in folders:
+        folders.insert(0, followed)
+    if not folders:
+        st.info(f"No sweep yet: start one above (sweeps are saved under {root}).")
+        return
+    folder = st.selectbox("Sweep", folders, key="sweep_folder", format_func=lambda p: Path(p).name)
+    job = jobs.find_job(folder)
+    (live_sweep if job is not None and job.running() else sweep_view)(folder)
+
+
+kernels()

@@ -1,0 +1,208 @@
+"""Train: start a run in the background, follow it live, stop or resume it, compare finished runs."""
+
+import time
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from app import charts, jobs, state, widgets
+from ser_core.config import TrainConfig
+from ser_core.corpora.aggregate import read_manifest
+from ser_core.corpora.vocabulary import CorpusError
+from ser_core.models import list_models
+from ser_core.models.cnn3d import Cnn3dConfig
+from ser_core.training.presets import FEATURE_PRESETS
+from ser_core.training.progress import curves, format_eta, progress
+from ser_core.training.runs import RunFolder
+
+SPLITS = {"kfold": "k-fold over speakers", "loso": "leave one speaker out", "corpus": "leave one corpus out"}
+MERGES = ("calm=neutral", "bored=neutral", "surprised=happy", "disgust=angry")
+RESUMABLE = ("stopped", "interrupted", "failed")
+_SCORE = "{:.3f}".format
+COMPARED = {  # row label: (runs-table column, how to show it)
+    "UA": ("ua", _SCORE), "WA": ("wa", _SCORE), "macro-F1": ("macro_f1", _SCORE), "model": ("model", str),
+    "kernel": ("kernel", str), "parameters": ("params", "{:,}".format), "clips": ("clips", "{:,}".format),
+    "device": ("device", str), "wall time": ("wall_s", "{:.0f} s".format),
+}
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def manifest_emotions(path: str, mtime: float) -> list[str]:
+    return sorted(read_manifest(path)["emotion"].unique())
+
+
+def device_note() -> str:
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)}"
+    return "No CUDA GPU here: auto trains on the CPU (use the tiny preset)."
+
+
+def new_run() -> None:
+    """The settings form; Start launches `ser train` in its own process."""
+    manifests = state.list_manifests()
+    if not manifests:
+        st.info("No manifest to train on yet: the demo corpus is generated on first launch (Home), "
+                "or save one on the Data page.")
+        return
+    name = st.selectbox("Manifest", list(manifests), key="train_manifest")
+    path = manifests[name]
+    try:
+        emotions = manifest_emotions(str(path), path.stat().st_mtime)
+    except CorpusError as err:
+        st.error(str(err))
+        return
+    with st.form("new_run"):
+        c = st.columns(3)
+        model = c[0].selectbox("Model", list_models(), index=list_models().index("cnn3d"))
+        preset = c[1].selectbox("Preset", list(FEATURE_PRESETS), help="tiny: a laptop CPU; paper: the paper's scale, a GPU")
+        device = c[2].radio("Device", ["auto", "cpu", "cuda"], horizontal=True, help=device_note())
+        st.caption(device_note())
+        c = st.columns(3)
+        default_kernel = Cnn3dConfig().kernel
+        kernel = tuple(
+            col.number_input(label, 1, 9, value, key=f"kernel_{label}", help="cnn3d only")
+            for col, label, value in zip(c, ("k_seg", "k_frame", "k_mel"), default_kernel)
+        )
+        c = st.columns(3)
+        split_kind = c[0].selectbox("Split", list(SPLITS), format_func=lambda k: f"{k}: {SPLITS[k]}")
+        k = c[1].number_input("K (k-fold)", 2, 20, 5)
+        epochs = c[2].number_input("Epochs", 1, 500, TrainConfig().epochs)
+        chosen = st.multiselect("Emotions", emotions, default=emotions)
+        merges = st.multiselect("Merge labels", [m for m in MERGES if m.split("=")[0] in emotions])
+        c = st.columns(3)
+        batch_size = c[0].number_input("Batch size", 2, 1024, TrainConfig().batch_size)
+        lr = c[1].number_input("Learning rate", 1e-5, 1.0, TrainConfig().lr, format="%.4f")
+        final = c[2].checkbox("Final model on all speakers", True, help="Needed for Explore and Live")
+        run_name = st.text_input("Run name", placeholder=f"{model}-{name}-<time>")
+        if not st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
+            return
+    merge_map = dict(m.split("=") for m in merges)
+    kept = [e for e in chosen if e not in merge_map]
+    try:
+        train = TrainConfig(
+            model=model, preset=preset, kernel=kernel if model == "cnn3d" else None,
+            split=f"kfold:{k}" if split_kind == "kfold" else split_kind,
+            emotions=None if set(chosen) == set(emotions) else tuple(kept), merge=tuple(merges),
+            epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), device=device, final_model=final,
+        )
+        out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
+        jobs.start_train(path, out, train)
+    except (ValueError, FileExistsError) as err:
+        st.error(str(err))
+        return
+    st.session_state["train_dashboard"] = str(out)
+
+
+def dashboard_view(run_path: str) -> None:
+    """Progress, curves and Stop / Resume of one run; a fragment refreshes it while the run trains."""
+    run = RunFolder(run_path)
+    job = jobs.find_job(run.path)
+    running = job is not None and job.running()
+    if not running and st.session_state.pop(f"running_{run_path}", False):
+        st.rerun()  # it just ended: refresh the whole page (runs table, pickers)
+    st.session_state[f"running_{run_path}"] = running
+    final_model = run.config().get("train", {}).get("final_model", True) if run.exists() else True
+    now = progress(run.events(), final_model)
+    status = "running" if running else (jobs.run_state(run) if run.status_path.is_file() else "not started")
+    eta = format_eta(now.eta_s) if running else ""
+    text = now.text if now.phase == status else f"{status}: {now.text}"
+    st.progress(now.fraction, text=f"**{run.path.name}**: {text}" + (f", {eta}" if eta else ""))
+    table = curves(run.events())
+    if not table.empty:
+        left, right = st.columns(2)
+        left.plotly_chart(charts.training_curves(table, "train_loss", "Training loss"), key="chart_loss")
+        if table["val_ua"].notna().any():
+            right.plotly_chart(charts.training_curves(table, "val_ua", "Validation UA"), key="chart_val")
+        else:
+            right.caption("No validation UA: this split leaves no validation speakers (too few speakers per fold).")
+    if running:
+        if st.button("Stop", key="train_stop", icon=":material/stop:",
+                     help="Finished folds are kept; Resume continues from them."):
+            jobs.stop(job)
+            st.toast("Stopping after the current step…")
+    elif status in RESUMABLE and run.exists():
+        if st.button("Resume", key="train_resume", icon=":material/replay:"):
+            try:
+                jobs.resume_train(run)
+            except (ValueError, OSError) as err:
+                st.error(str(err))
+            else:
+                st.rerun()
+    if job is not None and not running and job.started > (run.status() or {}).get("time", 0):
+        st.error("The last launch ended before training started. The end of its log:", icon=":material/error:")
+        st.code(job.log_tail(10) or "(empty)", language=None)
+    elif job is not None and status in ("failed", "interrupted"):
+        with st.expander("Log"):
+            st.code(job.log_tail(40) or "(empty)", language=None)
+
+
+live_dashboard = st.fragment(run_every=1.5)(dashboard_view)
+
+
+def dashboard() -> None:
+    active = [str(job.folder) for job in jobs.active_jobs(state.runs_root())]
+    options = list(dict.fromkeys(active + [str(r.path) for r in state.list_run_folders()]))
+    followed = st.session_state.get("train_dashboard")
+    if followed and followed not in options:
+        options.insert(0, followed)
+    if not options:
+        st.info("No run yet: start one above.")
+        return
+    if st.session_state.get("train_dashboard") not in options:
+        st.session_state["train_dashboard"] = options[0]
+    run_path = st.selectbox("Run", options, key="train_dashboard", format_func=lambda p: Path(p).name)
+    job = jobs.find_job(run_path)
+    (live_dashboard if job is not None and job.running() else dashboard_view)(run_path)
+
+
+def runs_table() -> None:
+    rows = [state.run_summary(run) for run in state.list_run_folders()]
+    if not rows:
+        widgets.no_run_message(key="train_quickstart")
+        return
+    table = pd.DataFrame(rows)
+    number = st.column_config.NumberColumn
+    st.dataframe(table, hide_index=True, column_config={
+        "ua": number("UA", format="%.3f"), "wa": number("WA", format="%.3f"),
+        "macro_f1": number("macro-F1", format="%.3f"), "params": number("parameters", format="%d"),
+        "wall_s": number("wall time (s)", format="%.0f"),
+    })
+
+
+def compare() -> None:
+    runs = state.finished_runs()
+    if len(runs) < 2:
+        st.caption("Two finished runs are needed to compare.")
+        return
+    if st.session_state.get("compare_b") not in {str(r.path) for r in runs}:
+        st.session_state["compare_b"] = str(runs[1].path)
+    left, right = st.columns(2)
+    with left:
+        a = widgets.pick_run("compare_a", "Run A")
+    with right:
+        b = widgets.pick_run("compare_b", "Run B")
+    rows = {run.path.name + (" (A)" if i == 0 else " (B)"): state.run_summary(run) for i, run in enumerate((a, b))}
+    shown = {name: {label: show(row[key]) for label, (key, show) in COMPARED.items()} for name, row in rows.items()}
+    st.dataframe(pd.DataFrame(shown))
+    results = {name: state.load_results(str(run.path)) for name, run in zip(rows, (a, b))}
+    labels = sorted({label for r in results.values() for label in r["labels"]})
+    recalls = {name: [dict(zip(r["labels"], r["recall"])).get(label) for label in labels]
+               for name, r in results.items()}
+    st.plotly_chart(charts.recall(labels, recalls), key="chart_compare_recall")
+
+
+def train_page() -> None:
+    st.title("Train")
+    with st.expander("New run", expanded=not state.list_run_folders(), icon=":material/add:"):
+        new_run()
+    st.subheader("Dashboard")
+    dashboard()
+    st.subheader("Runs")
+    runs_table()
+    st.subheader("Compare two runs")
+    compare()
+
+
+train_page()

@@ -1,0 +1,205 @@
+"""The app's pages headless (AppTest), with no run yet and with a trained run; the training launcher for real."""
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from app import jobs
+from ser_core.config import TrainConfig
+from ser_core.training.runs import RunFolder
+
+ROOT = Path(__file__).resolve().parents[1]
+OWN_PAGES = ("home", "data", "train", "evaluate", "kernels")
+TIMEOUT = 60  # the first page of a process imports torch and plotly; the machine is shared
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch, ser_home) -> Path:
+    """An empty $SER_HOME of this test's own (sharing the session's feature cache); no first-launch autostart."""
+    monkeypatch.setenv("SER_HOME", str(tmp_path))
+    monkeypatch.setenv(jobs.AUTOSTART_OFF, "1")
+    (ser_home / "cache").mkdir(exist_ok=True)
+    (tmp_path / "cache").symlink_to(ser_home / "cache")  # the trained_run fixture's features are cached there
+    return tmp_path
+
+
+@pytest.fixture
+def with_run(home, trained_run) -> RunFolder:
+    """The trained_run fixture copied into this home's runs folder."""
+    return RunFolder(shutil.copytree(trained_run, home / "runs" / trained_run.name))
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
+
+
+def chart_ids(at: AppTest) -> list[str]:
+    return [chart.proto.id.rsplit("-", 1)[-1] for chart in at.get("plotly_chart")]
+
+
+def test_entry_routes_to_home(home):
+    if not all((ROOT / "pages" / f"{name}.py").is_file() for name in ("explore", "live")):
+        pytest.skip("pages/explore.py and pages/live.py are not written yet")
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.title[0].value == "SER Explorer"
+    assert "No finished run yet" in at.info[0].value
+    assert jobs.quickstart_job() is None  # SER_NO_AUTOSTART: nothing launched
+
+
+@pytest.mark.parametrize("name", [p for p in OWN_PAGES if p != "home"])  # home's page links need the entry
+def test_pages_without_runs(home, name):
+    at = page(name)
+    assert not at.exception
+    if name in ("train", "evaluate"):
+        assert any("No finished run yet" in info.value for info in at.info)
+        assert "Train the demo model" in [button.label for button in at.button]
+    else:
+        assert at.info, "the page says what to do first"
+
+
+def test_no_run_button_starts_the_quickstart(home, monkeypatch):
+    started = []
+    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: started.append(args))
+    at = page("evaluate")
+    at.button[0].click().run()
+    assert started == [["quickstart", "--quiet"]]
+
+
+def test_evaluate_shows_the_runs_results(with_run):
+    results = with_run.results()
+    at = page("evaluate")
+    assert not at.exception
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["UA"] == f"{results['ua']:.3f}"
+    assert metrics["WA"] == f"{results['wa']:.3f}"
+    assert metrics["Macro-F1"] == f"{results['macro_f1']:.3f}"
+    assert metrics["Parameters"] == f"{results['params']:,}"
+    assert {"chart_confusion", "chart_recall", "chart_speakers", "chart_corpora"} <= set(chart_ids(at))
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["results.json", "predictions.csv"]
+
+
+def test_train_lists_the_run_and_draws_its_curves(with_run):
+    at = page("train")
+    assert not at.exception
+    table = at.dataframe[0].value
+    row = table.loc[table["run"] == with_run.path.name].iloc[0]
+    assert row["status"] == "finished"
+    assert row["ua"] == pytest.approx(with_run.results()["ua"])
+    assert {"chart_loss", "chart_val"} <= set(chart_ids(at))
+
+
+def test_compare_two_runs(with_run, home):
+    other = Path(shutil.copytree(with_run.path, home / "runs" / "copy"))
+    results = json.loads((other / "results.json").read_text()) | {"ua": 0.123}
+    (other / "results.json").write_text(json.dumps(results))
+    at = page("train")
+    assert not at.exception
+    compared = at.dataframe[1].value
+    assert sorted(compared.loc["UA"]) == sorted(["0.123", f"{with_run.results()['ua']:.3f}"])
+    assert "chart_compare_recall" in chart_ids(at)
+
+
+def test_home_with_a_run_names_it(with_run):
+    if not all((ROOT / "pages" / f"{name}.py").is_file() for name in ("explore", "live")):
+        pytest.skip("pages/explore.py and pages/live.py are not written yet")
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert with_run.path.name in at.caption[0].value
+
+
+def test_kernel_study_reads_a_sweep(with_run, home):
+    sweep = home / "sweeps" / "grid"
+    for k_seg, k_mel, ua in ((1, 3, 0.6), (1, 5, 0.7), (2, 3, 0.5), (2, 5, 0.55)):
+        cell = Path(shutil.copytree(with_run.path, sweep / f"kseg{k_seg}_kmel{k_mel}"))
+        config = json.loads((cell / "config.json").read_text())
+        config["train"]["kernel"] = [k_seg, 3, k_mel]
+        (cell / "config.json").write_text(json.dumps(config))
+        (cell / "results.json").write_text(json.dumps(with_run.results() | {"ua": ua}))
+    at = page("kernels")
+    assert not at.exception
+    assert any("k_seg=1, k_mel=5 with UA 0.700" in md.value for md in at.markdown)
+    assert {"chart_sweep_ua", "chart_sweep_params"} <= set(chart_ids(at))
+
+
+def test_data_page_summarises_a_corpus_and_draws_a_clip(home, small_demo):
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT)
+    at.session_state["data_sources"] = [("demo", str(small_demo))]
+    at.run()
+    assert not at.exception
+    files = next(metric.value for metric in at.metric if metric.label == "Files")
+    assert files == str(len((small_demo / "manifest.csv").read_text().splitlines()) - 1)
+    assert {"chart_corpora", "chart_emotions", "chart_speakers", "chart_sex", "chart_wave", "chart_mel",
+            "chart_volume"} <= set(chart_ids(at))
+    assert len(at.get("audio")) == 1
+
+
+def test_data_page_saves_a_manifest(home, small_demo):
+    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT)
+    at.session_state["data_sources"] = [("demo", str(small_demo))]
+    at.run()
+    name_box = next(box for box in at.text_input if box.label == "Manifest name")
+    name_box.input("mine")
+    next(b for b in at.button if b.label.startswith("Save the")).click().run()
+    assert not at.exception
+    assert (home / "manifests" / "mine.csv").is_file()
+
+
+def test_launch_finish_and_stop_for_real(home, small_demo):
+    """One tiny run trains to the end through the launcher; another is stopped and can be resumed."""
+    manifest = small_demo / "manifest.csv"
+    tiny = TrainConfig(preset="tiny", split="kfold:2", epochs=1, batch_size=16, final_model=False, device="cpu")
+    finished = jobs.start_train(manifest, home / "runs" / "finishes", tiny)
+    stopped = jobs.start_train(manifest, home / "runs" / "stops", tiny.replace(epochs=200))
+    stop_run = RunFolder(stopped.folder)
+    deadline = time.monotonic() + 90
+    while not any(e["event"] == "epoch" for e in stop_run.events()):  # the stop handler is installed by then
+        assert stopped.running() and time.monotonic() < deadline, stopped.log_tail()
+        time.sleep(0.2)
+    jobs.stop(stopped)
+    assert jobs.wait(stopped, 60) and jobs.wait(finished, 90), finished.log_tail()
+    assert jobs.run_state(stop_run) == "stopped"
+    assert jobs.run_state(RunFolder(finished.folder)) == "finished", finished.log_tail()
+
+    at = page("train")
+    assert not at.exception
+    table = at.dataframe[0].value.set_index("run")
+    assert table.loc["finishes", "status"] == "finished"
+    assert table.loc["stops", "status"] == "stopped"
+    # the stopped run is resumable from its own config: the command the launcher would run
+    resumed = jobs.train_args(stop_run.config()["manifest"], stop_run.path,
+                              TrainConfig.from_dict(stop_run.config()["train"]), resume=True)
+    assert resumed[-1] == "--resume" and "--epochs" in resumed and resumed[resumed.index("--epochs") + 1] == "200"
+
+
+def test_first_launch_starts_one_job_only(home, monkeypatch):
+    """Several sessions rerunning at once start the quickstart once; a finished attempt is not retried."""
+    import threading
+
+    from app import state
+
+    monkeypatch.delenv(jobs.AUTOSTART_OFF)
+    real_launch = jobs.launch
+    launched = []
+
+    def launch(args, folder, meta=None):  # `ser --help`: a real process that ends at once
+        launched.append(args)
+        return real_launch(["--help"], folder, meta)
+
+    monkeypatch.setattr(jobs, "launch", launch)
+    threads = [threading.Thread(target=state.ensure_first_launch) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert launched == [["quickstart", "--quiet"]]
+    assert jobs.wait(jobs.quickstart_job(), 30)
+    state.ensure_first_launch()
+    assert len(launched) == 1
+    jobs.start_quickstart()  # the button retries
+    assert len(launched) == 2
