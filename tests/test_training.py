@@ -110,7 +110,7 @@ def test_existing_run_folder_is_not_overwritten(trained_run, small_demo, capsys)
 
 def _train_command(manifest: Path, out: Path, *extra: str) -> list[str]:
     args = [sys.executable, "-m", "ser_core.cli", "train", "-m", str(manifest), "--out", str(out), "--quiet",
-            "--preset", "tiny", "--split", "loso", "--epochs", "6", "--batch-size", "16", "--no-final"]
+            "--preset", "tiny", "--split", "kfold:3", "--epochs", "3", "--batch-size", "16", "--no-final"]
     return args + list(extra)
 
 
@@ -127,12 +127,12 @@ def test_a_killed_or_stopped_run_resumes_from_its_finished_folds(small_demo, tmp
     manifest, out = small_demo / "manifest.csv", tmp_path / "run"
     env = os.environ | {"PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     process = subprocess.Popen(_train_command(manifest, out), env=env, stderr=subprocess.PIPE, text=True)
-    first = out / "folds" / "test-demo-f01.json"
+    first = out / "folds" / "fold1.json"
     _wait_for(first, process)
     process.send_signal(how)
     code = process.wait(timeout=60)
     finished = sorted(p.name for p in (out / "folds").glob("*.json"))
-    assert len(finished) < 6 and not (out / "results.json").exists()
+    assert len(finished) < 3 and not (out / "results.json").exists()
     if how == signal.SIGTERM:  # a clean stop: says so and how to go on
         assert code == 130 and "--resume" in process.stderr.read()
         assert json.loads((out / "status.json").read_text())["state"] == "stopped"
@@ -141,4 +141,4 @@ def test_a_killed_or_stopped_run_resumes_from_its_finished_folds(small_demo, tmp
     assert done.returncode == 0, done.stderr
     assert {name: (out / "folds" / name).stat().st_mtime_ns for name in finished} == stamp  # not retrained
     results = json.loads((out / "results.json").read_text())
-    assert len(results["per_fold"]) == 6 and np.asarray(results["confusion"]).sum() == 72
+    assert len(results["per_fold"]) == 3 and np.asarray(results["confusion"]).sum() == 72
