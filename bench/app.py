@@ -1,0 +1,238 @@
+"""How fast the app answers, in a real headless chromium, and how long a 10,000-clip map takes.
+
+  - map compute: t-SNE and UMAP (2D) of 10,000 synthetic 64-dim embeddings (a Gaussian
+    mixture of 6 clusters), the time to a first map; UMAP's first call in a process
+    includes its numba compilation, so it runs twice.
+  - map payload: building the 10,000-point figure and the component's JSON, and its size.
+  - previews: making the audio previews of a run's clips (clips/s).
+  - browser: cold start (server launch to the first page drawn), the time to switch to
+    each page (click to every chart drawn), the Explore page with 10,000 points (click to
+    map drawn), and hover-to-play latency (the mouse move to the audio element's play()).
+The browser part serves a temporary $SER_HOME with a trained run (default: the
+quickstart run) and a 10,000-clip copy of it (synthetic embeddings over its clips).
+Other people's jobs share the CPU: the load average is printed; run it twice.
+
+    python bench/app.py [--run RUN_DIR] [--points 10000] [--hovers 30] [--out /tmp/bench_app.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # app/ and tests/ are not installed packages
+
+from ser_core.corpora.vocabulary import EMOTIONS  # noqa: E402
+from ser_core.embedding import Projector, projection_path  # noqa: E402
+from ser_core.quickstart import quickstart_run  # noqa: E402
+from ser_core.training.runs import RunFolder, write_atomic  # noqa: E402
+
+
+def mixture(n: int, dims: int = 64, clusters: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(n, dims) float32 points around `clusters` random centres, and each point's cluster."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 3, size=(clusters, dims))
+    labels = rng.integers(0, clusters, size=n)
+    return (centres[labels] + rng.normal(size=(n, dims))).astype(np.float32), labels
+
+
+def timed(fn):
+    start = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - start, out
+
+
+def bench_projections(x: np.ndarray) -> dict[str, float]:
+    figures = {}
+    for method in ("tsne", "umap", "umap"):
+        seconds, coords = timed(lambda: Projector(method=method).fit_transform(x))
+        name = method if method not in figures else f"{method} (compiled)"
+        figures[name] = seconds
+        print(f"{name:>16}: {seconds:6.1f} s for {len(x):,} points")
+    figures["coords"] = coords
+    return figures
+
+
+def bench_payload(coords: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    from app.scatter import map_figure
+
+    groups = np.asarray(EMOTIONS)[labels]
+    texts = [f"{g} · clip {i}" for i, g in enumerate(groups)]
+    previews = [f"{i:020x}.ogg" for i in range(len(coords))]
+    palette = {e: "#888888" for e in EMOTIONS}
+    build_s, figure = timed(lambda: map_figure(coords, groups, texts, previews, palette, "emotion"))
+    json_s, spec = timed(figure.to_json)
+    print(f"   figure build: {build_s * 1000:6.0f} ms; to JSON {json_s * 1000:.0f} ms; {len(spec) / 1e6:.2f} MB")
+    return {"build_s": build_s, "json_s": json_s, "mb": len(spec) / 1e6}
+
+
+def big_run(source: RunFolder, home: Path, embeddings: np.ndarray, coords: np.ndarray) -> RunFolder:
+    """A copy of `source` whose embeddings are `embeddings` over its clips (repeated), with its t-SNE map."""
+    run = RunFolder(home / "runs" / f"bench-{len(embeddings)}").create()
+    for name in ("config.json", "results.json", "model.pt", "predictions.csv"):
+        shutil.copy(source.path / name, run.path / name)  # new mtimes: the newest run, which pickers choose
+    with np.load(source.embeddings_path) as data:
+        paths = data["paths"]
+    import io
+
+    buffer = io.BytesIO()
+    np.savez(buffer, embeddings=embeddings.astype(np.float16), paths=np.resize(paths, len(embeddings)))
+    write_atomic(run.embeddings_path, buffer.getvalue())
+    buffer = io.BytesIO()
+    np.save(buffer, coords)
+    write_atomic(projection_path(run, Projector("tsne", 2)), buffer.getvalue())
+    return run
+
+
+def bench_previews(run: RunFolder) -> dict[str, float]:
+    """Encode a run's previews into an empty folder (timed), then into the served folder for the browser part."""
+    from app.previews import preview_store
+    from ser_core.previews import PreviewStore, generate_previews
+
+    with np.load(run.embeddings_path) as data:
+        paths = [str(p) for p in data["paths"]]
+    with tempfile.TemporaryDirectory(prefix="bench-previews-") as folder:
+        seconds, _ = timed(lambda: generate_previews(PreviewStore(folder), paths))
+        sizes = [p.stat().st_size for p in Path(folder).glob("*.ogg")]
+    print(f"       previews: {len(paths)} clips in {seconds:.1f} s ({len(paths) / seconds:.0f} clips/s), "
+          f"median {statistics.median(sizes) / 1000:.1f} KB")
+    generate_previews(preview_store(), paths)
+    return {"clips": len(paths), "seconds": seconds, "kb": statistics.median(sizes) / 1000}
+
+
+SPREAD_POINTS = """
+n => {
+  const gd = document.querySelector(".ser-scatter-plot");
+  const box = gd.getBoundingClientRect();
+  const { xaxis, yaxis } = gd._fullLayout;
+  const points = [];
+  gd._fullData.forEach((trace) => trace.customdata.forEach(([row, preview], i) => {
+    if (preview) points.push({ x: box.left + xaxis._offset + xaxis.l2p(trace.x[i]),
+                               y: box.top + yaxis._offset + yaxis.l2p(trace.y[i]) });
+  }));
+  const step = Math.max(1, Math.floor(points.length / n));
+  return points.filter((_, i) => i % step === 0).slice(0, n);
+}
+"""
+
+
+def click_for_details(page, point: dict) -> None:
+    from tests.browser_app import wait_until_idle
+
+    page.mouse.click(point["x"], point["y"])
+    page.wait_for_selector("h3")
+    wait_until_idle(page)
+
+
+def bench_browser(home: Path, hovers: int) -> dict:
+    from tests.browser_app import PAGES, chromium_page, open_page, serve_app, wait_for_map, wait_until_idle
+
+    figures: dict = {}
+    log = home / "streamlit.log"
+    start = time.perf_counter()
+    with serve_app(home, log) as url, chromium_page() as page:
+        figures["server_s"] = time.perf_counter() - start
+        page.goto(url)
+        wait_until_idle(page)
+        figures["first_page_s"] = time.perf_counter() - start
+        print(f"     cold start: server answers in {figures['server_s']:.1f} s, first page drawn at "
+              f"{figures['first_page_s']:.1f} s")
+        switches = {}
+        for label in [*(p for p in PAGES[1:] if p != "Explore"), "Home", "Explore"]:  # ends on the map
+            seconds, _ = timed(lambda: open_page(page, label))
+            if label == "Explore":
+                seconds += timed(lambda: wait_for_map(page))[0]
+            switches[label] = seconds
+        figures["switch_s"] = switches
+        print("    page switch: " + ", ".join(f"{k} {v:.2f} s" for k, v in switches.items()))
+        page.locator("h1").click()  # the gesture that lets the page play audio
+        point = page.evaluate(SPREAD_POINTS, 1)[0]
+        figures["click_s"], _ = timed(lambda: click_for_details(page, point))
+        print(f"   click to details: {figures['click_s']:.2f} s (the clip's probabilities, spectrogram, player)")
+        latencies = []
+        for point in page.evaluate(SPREAD_POINTS, hovers):
+            page.mouse.move(5, 5)
+            before = page.evaluate("window.__plays.length")
+            page.mouse.move(point["x"], point["y"])
+            try:
+                page.wait_for_function(f"window.__plays.length > {before}", timeout=3000)
+            except Exception:
+                continue  # the mouse landed between points
+            latencies.append(page.evaluate("window.__plays.at(-1).t - window.__lastMove"))
+        figures["hover_ms"] = latencies
+        n_points = page.evaluate("document.querySelector('.ser-scatter-plot')._fullData"
+                                 ".reduce((n, t) => n + t.customdata.length, 0)")
+        figures["map_points"] = n_points
+        if latencies:
+            print(f"  hover to play: median {statistics.median(latencies):.1f} ms, max {max(latencies):.1f} ms "
+                  f"over {len(latencies)} hovers on a {n_points:,}-point map")
+    return figures
+
+
+def write_report(path: Path, args, proj: dict, payload: dict, previews: dict, browser: dict) -> None:
+    hover = browser.get("hover_ms") or [float("nan")]
+    lines = [
+        "## App responsiveness (bench/app.py)",
+        "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores, load average "
+        f"{os.getloadavg()[0]:.1f} (shared with other jobs); headless Debian chromium, localhost.",
+        "",
+        "| what | figure |",
+        "| --- | --- |",
+        f"| cold start: server launch to first page drawn | {browser['first_page_s']:.1f} s "
+        f"(server answers at {browser['server_s']:.1f} s) |",
+        *[f"| page switch to {k} (click to every chart drawn) | {v:.2f} s |" for k, v in browser["switch_s"].items()],
+        f"| click on a point to its details drawn ({browser['map_points']:,}-point map) | {browser['click_s']:.2f} s |",
+        f"| hover to play() ({browser['map_points']:,}-point map, {len(hover)} hovers) | median "
+        f"{statistics.median(hover):.1f} ms, max {max(hover):.1f} ms |",
+        f"| t-SNE of {args.points:,} x 64 embeddings (time to first map) | {proj['tsne']:.1f} s |",
+        f"| UMAP of {args.points:,} x 64, first call in a process (numba compile) | {proj['umap']:.1f} s |",
+        f"| UMAP of {args.points:,} x 64, compiled | {proj['umap (compiled)']:.1f} s |",
+        f"| {args.points:,}-point figure: build / to JSON / size | {payload['build_s'] * 1000:.0f} ms / "
+        f"{payload['json_s'] * 1000:.0f} ms / {payload['mb']:.2f} MB |",
+        f"| audio previews (Ogg Vorbis, 16 kHz mono, <= 4 s) | {previews['clips'] / previews['seconds']:.0f} "
+        f"clips/s, median {previews['kb']:.1f} KB |",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    print(f"written to {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", default=None, help="a trained run folder (default: the quickstart run)")
+    parser.add_argument("--points", type=int, default=10_000)
+    parser.add_argument("--hovers", type=int, default=30)
+    parser.add_argument("--out", default="/tmp/bench_app.md")
+    args = parser.parse_args()
+    source = RunFolder(args.run) if args.run else quickstart_run()
+    if not source.embeddings_path.is_file():
+        raise SystemExit(f"{source.path}: no finished run with embeddings; run `ser quickstart` or pass --run")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+    x, labels = mixture(args.points)
+    proj = bench_projections(x)
+    payload = bench_payload(proj["coords"], labels)
+    with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
+        home = Path(tmp)
+        shutil.copytree(source.path, home / "runs" / source.path.name)
+        previews = bench_previews(source)
+        big_run(source, home, x, proj["coords"])
+        browser = bench_browser(home, args.hovers)
+    write_report(Path(args.out), args, proj, payload, previews, browser)
+    print(json.dumps({k: v for k, v in browser.items() if k != "hover_ms"}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
