@@ -19,6 +19,7 @@ import streamlit as st
 from app.charts import EMOTION_COLORS, TEMPLATE
 from app.previews import clip_previews, preview_url
 from app.scatter import hover_map, map_figure
+from app.state import mtime
 from ser_core.corpora.vocabulary import EMOTIONS
 from ser_core.embedding import METHODS, Projector, load_embeddings, projection, projection_path
 from ser_core.features.normalize import fit_stats
@@ -41,13 +42,6 @@ OTHER_COLORS = px.colors.qualitative.Plotly + px.colors.qualitative.Dark24 + px.
 UNKNOWN = "unknown"
 
 
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
-
-
 # ---------------------------------------------------------------- the map's clips
 
 
@@ -58,7 +52,7 @@ def _map_table(run_path: str, embeddings_mtime: float, predictions_mtime: float)
 
 def map_table(run: RunFolder) -> tuple[np.ndarray, pd.DataFrame]:
     """The run's (N, D) embeddings and its clips joined with their out-of-fold predictions."""
-    return _map_table(str(run.path), _mtime(run.embeddings_path), _mtime(run.predictions_path))
+    return _map_table(str(run.path), mtime(run.embeddings_path), mtime(run.predictions_path))
 
 
 def color_options(table: pd.DataFrame) -> list[str]:
@@ -101,7 +95,7 @@ def show_map(run: RunFolder, table: pd.DataFrame, coords: np.ndarray, color_by: 
 
     -> the map's result: `.point` (the clicked row or None) and `.selection` (rows).
     """
-    names, batch = clip_previews(f"{run.path}|{_mtime(run.embeddings_path)}", table["path"].tolist())
+    names, batch = clip_previews(f"{run.path}|{mtime(run.embeddings_path)}", table["path"].tolist())
     groups, palette = point_groups(table, color_by)
     figure = map_figure(coords, groups, point_labels(table), names, palette, COLOR_BY[color_by], highlight)
     making = batch is not None and not batch.finished
@@ -171,7 +165,7 @@ def _projection_tasks() -> tuple[threading.Lock, ThreadPoolExecutor, dict[str, P
 
 def _ready(run: RunFolder, projector: Projector) -> np.ndarray | None:
     cache = projection_path(run, projector)
-    if cache.is_file() and cache.stat().st_mtime >= _mtime(run.embeddings_path):
+    if cache.is_file() and cache.stat().st_mtime >= mtime(run.embeddings_path):
         return np.load(cache)
     return None
 
@@ -183,7 +177,7 @@ def map_coords(run: RunFolder, method: str, dims: int, n_points: int) -> np.ndar
     if coords is not None:
         return coords
     lock, executor, tasks = _projection_tasks()
-    key = f"{run.path}|{projector.key()}|{_mtime(run.embeddings_path)}"
+    key = f"{run.path}|{projector.key()}|{mtime(run.embeddings_path)}"
     with lock:
         task = tasks.get(key)
         if task is None or task.error:  # a failed task is retried on the next visit
@@ -267,7 +261,7 @@ def place_clip(run: RunFolder, embedding: np.ndarray) -> MapPlacement | None:
     if ready is None:
         return None
     method, coords = ready
-    placement = _placement(str(run.path), method, _mtime(run.embeddings_path))
+    placement = _placement(str(run.path), method, mtime(run.embeddings_path))
     rows, _ = placement.neighbors(embedding)
     return MapPlacement(method, coords, placement.place(embedding), rows[0].tolist())
 

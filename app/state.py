@@ -40,7 +40,8 @@ def uploads_root() -> Path:
     return ser_home() / "uploads"
 
 
-def _mtime(path: Path) -> float:
+def mtime(path: Path) -> float:
+    """A file's modification time, 0 when it is missing: cache keys that change with the file."""
     try:
         return path.stat().st_mtime
     except FileNotFoundError:
@@ -48,14 +49,14 @@ def _mtime(path: Path) -> float:
 
 
 @st.cache_data(ttl=2, show_spinner=False)
-def _run_paths(root: str, mtime: float) -> list[str]:
+def _run_paths(root: str, stamp: float) -> list[str]:
     return [str(run.path) for run in list_runs(root)]
 
 
 def list_run_folders() -> list[RunFolder]:
     """Every run folder under runs_root(), newest first (finished or not)."""
     root = runs_root()
-    return [RunFolder(p) for p in _run_paths(str(root), _mtime(root))]
+    return [RunFolder(p) for p in _run_paths(str(root), mtime(root))]
 
 
 def finished_runs(need_model: bool = False) -> list[RunFolder]:
@@ -67,7 +68,7 @@ def finished_runs(need_model: bool = False) -> list[RunFolder]:
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def _predictor(model_path: str, mtime: float) -> Predictor:
+def _predictor(model_path: str, stamp: float) -> Predictor:
     from ser_core.predict import Predictor  # torch loads on first use, not on every page's first load
 
     return Predictor.load(model_path, device="cpu")
@@ -76,18 +77,18 @@ def _predictor(model_path: str, mtime: float) -> Predictor:
 def load_predictor(model_path: str) -> Predictor:
     """The model of a run folder or model.pt, in eval mode on the CPU; shared, never mutate it."""
     path = Path(model_path)
-    return _predictor(str(path), _mtime(path / "model.pt" if path.is_dir() else path))
+    return _predictor(str(path), mtime(path / "model.pt" if path.is_dir() else path))
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def _results(run_path: str, mtime: float) -> dict | None:
+def _results(run_path: str, stamp: float) -> dict | None:
     return RunFolder(run_path).results()
 
 
 def load_results(run_path: str) -> dict | None:
     """results.json of a run, or None while it has none."""
     run = RunFolder(run_path)
-    return _results(str(run.path), _mtime(run.results_path))
+    return _results(str(run.path), mtime(run.results_path))
 
 
 def list_manifests() -> dict[str, Path]:
