@@ -95,23 +95,23 @@ def show_map(run: RunFolder, table: pd.DataFrame, coords: np.ndarray, color_by: 
 
     -> the map's result: `.point` (the clicked row or None) and `.selection` (rows).
     """
-    names, batch = clip_previews(f"{run.path}|{mtime(run.embeddings_path)}", table["path"].tolist())
+    names, batch, making = clip_previews(f"{run.path}|{mtime(run.embeddings_path)}", table["path"].tolist())
     groups, palette = point_groups(table, color_by)
     figure = map_figure(coords, groups, point_labels(table), names, palette, COLOR_BY[color_by], highlight)
-    making = batch is not None and not batch.finished
     result = hover_map(figure, key=key, preview_url=preview_url(), height=height,
                        note="audio previews are being made" if making else "")
     if batch is not None:
-        previews_status(batch)
+        previews_status(batch, making)
     return result
 
 
-def previews_status(batch: PreviewJob) -> None:
-    """Progress of the batch making a map's audio previews, or what it could not make."""
-    if batch.error:
-        st.error(f"Audio previews could not be made: {batch.error}", icon=":material/error:")
-    elif not batch.finished:
+def previews_status(batch: PreviewJob, making: bool) -> None:
+    """Progress of the batch making a map's audio previews (rerunning the page when it ends),
+    or what it could not make."""
+    if making:
         _preview_progress(batch)
+    elif batch.error:
+        st.error(f"Audio previews could not be made: {batch.error}", icon=":material/error:")
     elif batch.report.skipped:
         path, reason = next(iter(batch.report.skipped.items()))
         st.caption(f"{len(batch.report.skipped)} clip(s) have no audio preview, e.g. {Path(path).name}: {reason}.")

@@ -60,12 +60,18 @@ def preview_batch(key: str, paths: list[str]) -> PreviewJob:
         return batches[key]
 
 
-def clip_previews(key: str, paths: list[str]) -> tuple[list[str | None], PreviewJob | None]:
-    """Each clip's preview file name (None while it is not made) and the batch for the missing ones.
+def clip_previews(key: str, paths: list[str]) -> tuple[list[str | None], PreviewJob | None, bool]:
+    """Each clip's preview file name (None while it is not made), the batch for the missing ones,
+    and whether that batch was still running when the names were read.
 
     The batch is None when every preview is ready; `key` names the clip list (a run and its embeddings).
+    A running batch means the page must rerun when it ends; a finished one (its previews all
+    reused in a moment, or made earlier) has its names read again here, so they are final.
     """
     names = preview_store().lookup(paths)
     if None not in names:
-        return names, None
-    return names, preview_batch(f"{static_dir()}|{key}", paths)
+        return names, None, False
+    batch = preview_batch(f"{static_dir()}|{key}", paths)
+    if not batch.finished:
+        return names, batch, True
+    return preview_store().lookup(paths), batch, False

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))  # app/ and tests/ are not installed packages
 from ser_core.corpora.vocabulary import EMOTIONS  # noqa: E402
 from ser_core.embedding import Projector, projection_path  # noqa: E402
 from ser_core.quickstart import quickstart_run  # noqa: E402
-from ser_core.training.runs import RunFolder, write_atomic  # noqa: E402
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic  # noqa: E402
 
 
 def mixture(n: int, dims: int = 64, clusters: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -83,11 +83,11 @@ def big_run(source: RunFolder, home: Path, embeddings: np.ndarray, coords: np.nd
     for name in ("config.json", "results.json", "model.pt", "predictions.csv"):
         shutil.copy(source.path / name, run.path / name)  # new mtimes: the newest run, which pickers choose
     with np.load(source.embeddings_path) as data:
-        paths = data["paths"]
+        clips = {c: np.resize(data[c], len(embeddings)) for c in EMBEDDED_COLUMNS}
     import io
 
     buffer = io.BytesIO()
-    np.savez(buffer, embeddings=embeddings.astype(np.float16), paths=np.resize(paths, len(embeddings)))
+    np.savez(buffer, embeddings=embeddings.astype(np.float16), **clips)
     write_atomic(run.embeddings_path, buffer.getvalue())
     buffer = io.BytesIO()
     np.save(buffer, coords)
@@ -101,7 +101,7 @@ def bench_previews(run: RunFolder) -> dict[str, float]:
     from ser_core.previews import PreviewStore, generate_previews
 
     with np.load(run.embeddings_path) as data:
-        paths = [str(p) for p in data["paths"]]
+        paths = [str(p) for p in data["path"]]
     with tempfile.TemporaryDirectory(prefix="bench-previews-") as folder:
         seconds, _ = timed(lambda: generate_previews(PreviewStore(folder), paths))
         sizes = [p.stat().st_size for p in Path(folder).glob("*.ogg")]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ser_core.training.runs import RunFolder, write_atomic
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic
 
 METHODS = ("tsne", "umap")
 
@@ -74,11 +74,13 @@ def load_embeddings(run: RunFolder) -> tuple[np.ndarray, pd.DataFrame]:
         raise FileNotFoundError(f"{run.embeddings_path}: no embeddings (the run has no final model yet)")
     with np.load(run.embeddings_path) as data:
         embeddings = data["embeddings"].astype(np.float32)
-        paths = data["paths"].astype(str)
-    table = pd.DataFrame({"path": paths})
+        table = pd.DataFrame({c: data[c].astype(str) for c in EMBEDDED_COLUMNS})
     predictions = run.predictions()
     if predictions is not None:
-        table = table.merge(predictions.drop_duplicates("path"), on="path", how="left")
+        # A clip no fold tested (e.g. a training speaker of a `speakers:` split) keeps its
+        # labels and gets no prediction.
+        outcome = predictions.drop(columns=[c for c in EMBEDDED_COLUMNS if c != "path"], errors="ignore")
+        table = table.merge(outcome.drop_duplicates("path"), on="path", how="left")
         table["correct"] = table["emotion"] == table["predicted_emotion"]
     return embeddings, table
 

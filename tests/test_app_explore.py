@@ -226,3 +226,22 @@ def test_map_figure_traces_and_checks():
         map_figure(coords, groups, list("abcdef"), previews, {"sad": "blue"}, "Emotion")
     with pytest.raises(ValueError, match="coordinates"):
         map_figure(coords[:5], groups, list("abcdef"), previews, palette, "Emotion")
+
+
+def test_previews_read_while_no_batch_runs_are_final(home, small_demo):
+    """Previews that exist but are not indexed for these paths (a moved corpus, a new run) are
+    picked up by a batch that ends at once: when clip_previews says nothing is running, every
+    name is there, so the map never waits for a rerun that will not come."""
+    from app.previews import clip_previews, preview_store
+    from ser_core.previews import generate_previews
+
+    paths = sorted(str(p) for p in small_demo.glob("*/*.wav"))[:6]
+    store = preview_store()
+    generate_previews(store, paths)
+    store.index_path.unlink()  # the preview files stay: the next batch only reuses them
+    names, batch, running = clip_previews("moved-corpus", paths)
+    assert batch is not None
+    if running:
+        batch.wait(TIMEOUT)
+        names, _, running = clip_previews("moved-corpus", paths)
+    assert not running and None not in names

@@ -142,3 +142,32 @@ def test_a_killed_or_stopped_run_resumes_from_its_finished_folds(small_demo, tmp
     assert {name: (out / "folds" / name).stat().st_mtime_ns for name in finished} == stamp  # not retrained
     results = json.loads((out / "results.json").read_text())
     assert len(results["per_fold"]) == 3 and np.asarray(results["confusion"]).sum() == 72
+
+
+def test_embeddings_carry_every_clip_with_its_labels(trained_run):
+    from ser_core.embedding import load_embeddings
+    from ser_core.training.runs import RunFolder
+
+    embeddings, table = load_embeddings(RunFolder(trained_run))
+    assert embeddings.shape[0] == len(table) == 72 and np.isfinite(embeddings).all()
+    assert set(table["emotion"]) == {"angry", "neutral", "sad"} and table["speaker"].nunique() == 6
+    assert table["predicted_emotion"].notna().all()  # every clip was tested by exactly one fold
+
+
+def test_a_held_out_split_maps_untested_clips_with_their_labels(small_demo, tmp_path):
+    from ser_core.config import TrainConfig
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.embedding import load_embeddings
+    from ser_core.training.presets import feature_preset
+    from ser_core.training.runs import RunFolder
+    from ser_core.training.trainer import train_run
+
+    run = tmp_path / "held-out"
+    train_run(read_manifest(small_demo / "manifest.csv"), run,
+              TrainConfig(preset="tiny", split="speakers:demo-f01", epochs=1, batch_size=16), feature_preset("tiny"),
+              progress=False)
+    _, table = load_embeddings(RunFolder(run))
+    tested = table["speaker"] == "demo-f01"
+    assert table.loc[tested, "predicted_emotion"].notna().all()
+    assert table.loc[~tested, "predicted_emotion"].isna().all()
+    assert (table["emotion"] != "").all() and table["speaker"].nunique() == 6

@@ -23,6 +23,9 @@ from typing import Any
 import pandas as pd
 
 
+# What embeddings.npz holds of each clip besides its embedding, so the map needs no manifest.
+EMBEDDED_COLUMNS = ("path", "corpus", "speaker", "emotion", "gender")
+
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

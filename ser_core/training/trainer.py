@@ -33,7 +33,7 @@ from ser_core.models import create_model
 from ser_core.training.batches import WindowBatcher, spec_augment
 from ser_core.training.dataset import Dataset, load_dataset
 from ser_core.training.metrics import grouped_scores, scores
-from ser_core.training.runs import RunFolder, write_atomic, write_json
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic, write_json
 from ser_core.training.splits import Fold, make_folds
 
 
@@ -402,7 +402,8 @@ def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) 
     )
     save_checkpoint(run.model_path, model, trainer, data, stats)
     embeddings = trainer.embed(model, batcher)
-    buffer = _npz_bytes(embeddings=embeddings.astype(np.float16), paths=data.manifest["path"].to_numpy().astype(str))
+    clips = {c: data.manifest[c].fillna("").to_numpy().astype(str) for c in EMBEDDED_COLUMNS}
+    buffer = _npz_bytes(embeddings=embeddings.astype(np.float16), **clips)
     write_atomic(run.embeddings_path, buffer)
     run.log("final_end", epochs=epochs)
 
