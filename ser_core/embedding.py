@@ -10,6 +10,7 @@ Projections are cached in the run folder, keyed by their settings.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 import numpy as np
 import pandas as pd
 

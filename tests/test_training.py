@@ -22,8 +22,6 @@ from ser_core.cli import main
 from ser_core.corpora.demo import speak
 from ser_core.predict import Predictor
 
-from conftest import SMALL_TRAIN
-
 
 def test_run_folder_is_complete_and_beats_chance(trained_run):
     config = json.loads((trained_run / "config.json").read_text())
