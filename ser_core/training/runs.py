@@ -8,6 +8,7 @@
     RUN/model.pt           weights + model, feature and label settings (final model)
     RUN/embeddings.npz     the final model's embedding of every clip (for the explorer)
     RUN/status.json        state of the run process: running / finished / stopped / failed
+    RUN/failures.csv       clips that could not be used, and why (only when there are some)
 """
 
 from __future__ import annotations

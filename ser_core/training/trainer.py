@@ -282,7 +282,7 @@ def train_run(
             },
         )
         if len(data.failures):
-            data.failures.to_csv(run.path / "failures.csv", index=False)
+            write_atomic(run.path / "failures.csv", data.failures.to_csv(index=False).encode())
         done = run.finished_folds()
         run.log("run_start", folds=len(folds), epochs=train.epochs, clips=len(data.manifest),
                 labels=data.labels, device=describe(device), resumed=sorted(done), skipped_files=len(data.failures))
