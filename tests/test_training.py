@@ -169,3 +169,21 @@ def test_a_held_out_split_maps_untested_clips_with_their_labels(small_demo, tmp_
     assert table.loc[tested, "predicted_emotion"].notna().all()
     assert table.loc[~tested, "predicted_emotion"].isna().all()
     assert (table["emotion"] != "").all() and table["speaker"].nunique() == 6
+
+
+def test_a_corrupt_clip_is_reported_and_skipped_not_fatal(small_demo, tmp_path):
+    from ser_core.config import TrainConfig
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.training.presets import feature_preset
+    from ser_core.training.trainer import train_run
+
+    manifest = read_manifest(small_demo / "manifest.csv")
+    broken = tmp_path / "f01_s01_angry.wav"
+    broken.write_bytes(b"RIFF" + bytes(200))  # a header and nothing of use
+    manifest.loc[0, "path"] = str(broken)
+    run = tmp_path / "run"
+    results = train_run(manifest, run, TrainConfig(preset="tiny", split="kfold:2", epochs=1, final_model=False),
+                        feature_preset("tiny"), progress=False)
+    assert results["clips"] == len(manifest) - 1
+    failures = pd.read_csv(run / "failures.csv")
+    assert failures["path"].tolist() == [str(broken)] and "corrupt" in failures["reason"][0]
