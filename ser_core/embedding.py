@@ -9,8 +9,10 @@ Projections are cached in the run folder, keyed by their settings.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -93,8 +95,6 @@ def projection(run: RunFolder, projector: Projector) -> np.ndarray:
         return np.load(cache)
     embeddings, _ = load_embeddings(run)
     coords = projector.fit_transform(embeddings)
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, coords)
     write_atomic(cache, buffer.getvalue())

@@ -21,7 +21,8 @@ from ser_core.audio import AudioSource, load_audio
 from ser_core.config import FeatureConfig
 from ser_core.device import pick_device
 from ser_core.features.logmel import log_mel
-from ser_core.features.normalize import Stats, fit_stats, normalize_mels
+from ser_core.features.normalize import Stats, fit_stats
+from ser_core.features.normalize import speaker_stats as stats_per_speaker
 from ser_core.features.volume import sliding_volumes
 from ser_core.models import build_model
 from ser_core.training.metrics import grouped_scores, scores
@@ -104,8 +105,10 @@ class Predictor:
             return mel.astype(np.float32)
         if mode == "utterance":
             return fit_stats([mel]).apply(mel)
-        # speaker mode without the speaker's other clips falls back to the training audio's statistics
-        return (speaker_stats or self.fallback_stats).apply(mel) if mode == "speaker" else self.fallback_stats.apply(mel)
+        if mode == "speaker" and speaker_stats is not None:
+            return speaker_stats.apply(mel)
+        # global mode, or a speaker with no other clips: the training audio's statistics
+        return self.fallback_stats.apply(mel)
 
     @torch.no_grad()
     def predict_mel(self, mel: np.ndarray, source: str = "<array>", speaker_stats: Stats | None = None) -> Prediction:
@@ -148,16 +151,12 @@ def evaluate_manifest(predictor: Predictor, manifest: pd.DataFrame, merge: dict[
         raise ValueError(f"no clips with the model's emotions {predictor.labels} in the manifest")
     feats = featurize_manifest(known, predictor.features, cache_dir=cache_dir, progress=progress)
     kept = feats.manifest
-    mode = predictor.features.normalization
-    speakers = kept["speaker"].to_numpy()
+    speakers = kept["speaker"].astype(str).tolist()
     # speaker statistics come from each test speaker's own (unlabeled) audio
-    mels = feats.mels if mode != "speaker" else normalize_mels(feats.mels, speakers, "speaker")[0]
+    per_speaker = stats_per_speaker(feats.mels, speakers) if predictor.features.normalization == "speaker" else {}
     index = {label: i for i, label in enumerate(predictor.labels)}
-    predicted, probs = [], []
-    for mel in mels:
-        p = predictor.predict_mel(mel) if mode != "speaker" else predictor.predict_mel(mel, speaker_stats=Stats.identity(mel.shape[1]))
-        probs.append([p.probabilities[k] for k in predictor.labels])
-        predicted.append(index[p.emotion])
+    predicted = [index[predictor.predict_mel(mel, speaker_stats=per_speaker.get(speaker)).emotion]
+                 for mel, speaker in zip(feats.mels, speakers)]
     table = kept[["path", "corpus", "speaker", "emotion"]].copy()
     table["label"] = table["emotion"].map(index)
     table["predicted"] = predicted

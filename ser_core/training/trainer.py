@@ -10,6 +10,7 @@ stopped run resumes from where it was (`resume=True`).
 from __future__ import annotations
 
 import copy
+import io
 import json
 import math
 import platform
@@ -410,8 +411,6 @@ def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) 
 
 def save_checkpoint(path: Path, model: torch.nn.Module, trainer: FoldTrainer, data: Dataset, stats: Stats) -> None:
     """Weights plus everything needed to predict with no training data present."""
-    import io
-
     checkpoint = {
         "model_args": model.model_args,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -427,8 +426,6 @@ def save_checkpoint(path: Path, model: torch.nn.Module, trainer: FoldTrainer, da
 
 
 def _npz_bytes(**arrays) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
