@@ -149,7 +149,7 @@ def train_args(manifest: str | Path, out: str | Path, train: TrainConfig, resume
         "train", "-m", str(manifest), "--out", str(out),
         "--model", train.model, "--preset", train.preset, "--split", train.split,
         "--epochs", train.epochs, "--batch-size", train.batch_size, "--lr", train.lr,
-        "--mixup", train.mixup, "--seed", train.seed, "--device", train.device, "--quiet",
+        "--mixup", train.mixup, "--select", train.select, "--seed", train.seed, "--device", train.device, "--quiet",
     ]
     if train.kernel:
         args += ["--kernel", ",".join(map(str, train.kernel))]
@@ -159,6 +159,8 @@ def train_args(manifest: str | Path, out: str | Path, train: TrainConfig, resume
         args += ["--merge", item]
     if train.compile:
         args.append("--compile")
+    if not train.cuda_graphs:
+        args.append("--no-cuda-graphs")
     if not train.final_model:
         args.append("--no-final")
     if resume:

@@ -137,6 +137,7 @@ class TrainConfig(ConfigMixin):
     model: str = "cnn3d"  # a name in ser_core.models' registry
     preset: str = "tiny"  # "tiny" (2 CPU cores) or "paper" (a GPU)
     kernel: tuple[int, ...] | None = None  # (k_seg, k_frame, k_mel) for cnn3d; None = preset's
+    model_options: dict[str, Any] | None = None  # other model settings over the preset's, e.g. {"dropout": 0.5}
     split: str = "kfold:5"  # see ser_core.training.splits
     val_fraction: float = 0.15  # of training speakers held out for early stopping
     emotions: tuple[str, ...] | None = None  # None = every emotion in the manifest
@@ -148,6 +149,7 @@ class TrainConfig(ConfigMixin):
     warmup_epochs: float = 1.0
     label_smoothing: float = 0.1
     patience: int = 10  # epochs without a better validation UA before stopping
+    select: str = "best"  # keep the weights of the best validation epoch, or the "last" (no early stop)
     time_masks: int = 2  # SpecAugment masks per sample
     time_mask_frames: int = 20
     freq_masks: int = 2
@@ -157,6 +159,7 @@ class TrainConfig(ConfigMixin):
     device: str = "auto"  # auto = CUDA, else MPS, else CPU
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
     compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
+    cuda_graphs: bool = True  # on CUDA, record the training step once and replay it (ser_core.training.step)
     seed: int = 0
     final_model: bool = True  # after cross-validation, fit one model on all speakers
 
@@ -167,6 +170,8 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"kernel must be three positive sizes (k_seg, k_frame, k_mel), got {self.kernel}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.select not in ("best", "last"):
+            raise ValueError(f"select must be best or last, got {self.select!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         for item in self.merge:

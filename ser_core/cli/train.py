@@ -57,10 +57,13 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     p.add_argument("--epochs", type=int, help="epochs per fold (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="default: the preset's")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
-    p.add_argument("--mixup", type=float, default=d.mixup)
+    p.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 = off (default: the preset's)")
+    p.add_argument("--select", choices=("best", "last"), default=d.select,
+                   help="keep the best validation epoch's weights (early stopping) or the last epoch's")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help="auto (CUDA, MPS, CPU), cuda, mps or cpu")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs, long runs)")
+    p.add_argument("--no-cuda-graphs", action="store_true", help="run every CUDA training step eagerly")
     p.add_argument("--no-final", action="store_true", help="skip the final model on all speakers")
     p.add_argument("--normalization", help="utterance, speaker, global or none (default: the preset's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -73,7 +76,7 @@ def _csv(text: str | None, cast=str) -> tuple | None:
 def configs_from_args(args: argparse.Namespace, **train_overrides) -> tuple[TrainConfig, FeatureConfig]:
     from ser_core.training.presets import feature_preset, train_preset
 
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr}
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "mixup": args.mixup}
     preset = train_preset(args.preset) | {k: v for k, v in given.items() if v is not None}
     train = TrainConfig(
         model=getattr(args, "model", "cnn3d"),
@@ -83,10 +86,11 @@ def configs_from_args(args: argparse.Namespace, **train_overrides) -> tuple[Trai
         emotions=_csv(args.emotions),
         merge=tuple(args.merge),
         **preset,
-        mixup=args.mixup,
+        select=args.select,
         seed=args.seed,
         device=args.device,
         compile=args.compile,
+        cuda_graphs=not args.no_cuda_graphs,
         final_model=not args.no_final,
     ).replace(**train_overrides)
     features = feature_preset(args.preset)

@@ -23,7 +23,6 @@ from typing import Callable, Iterator
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 import ser_core
 from ser_core.config import FeatureConfig, TrainConfig
@@ -31,11 +30,12 @@ from ser_core.device import autocast_dtype, describe, pick_device
 from ser_core.features.normalize import Stats, normalize_mels
 from ser_core.features.store import FeatureSet
 from ser_core.models import create_model
-from ser_core.training.batches import WindowBatcher, spec_augment
+from ser_core.training.batches import WindowBatcher
 from ser_core.training.dataset import Dataset, load_dataset
 from ser_core.training.metrics import grouped_scores, scores
 from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic, write_json
 from ser_core.training.splits import Fold, make_folds
+from ser_core.training.step import TrainStep
 
 
 class StopRequested(Exception):
@@ -53,9 +53,13 @@ class FoldTrainer:
         self.amp_dtype = autocast_dtype(device, train.precision)
         self.input_shape = (features.segments, features.segment_frames, features.n_mels)
         self.stop_flag = False
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
 
     def new_model(self) -> torch.nn.Module:
-        overrides = {"kernel": tuple(self.train.kernel)} if self.train.kernel else {}
+        overrides = dict(self.train.model_options or {})
+        if self.train.kernel:
+            overrides["kernel"] = tuple(self.train.kernel)
         model = create_model(
             self.train.model,
             num_classes=len(self.data.labels),
@@ -90,79 +94,64 @@ class FoldTrainer:
     ) -> tuple[torch.nn.Module, dict]:
         """Train; with validation rows keep the weights of the best validation UA."""
         cfg = self.train
-        torch.manual_seed(seed)
-        gen = torch.Generator(device=self.device).manual_seed(seed)
-        self._rng = np.random.default_rng(seed)  # mixup's Beta draws
+        torch.manual_seed(seed)  # every draw (order, crops, masks, dropout) uses the default generators
+        rng = np.random.default_rng(seed)  # mixup's Beta draws
         model = self.new_model()
-        step_model = torch.compile(model) if cfg.compile else model
-        fused = self.device.type == "cuda"
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused)
         n = len(train_rows)
         # Small training sets get smaller batches (down to 8) so an epoch still takes 8 steps.
         batch = min(cfg.batch_size, n, max(8, n // 8))
-        steps_per_epoch = max(1, n // batch)  # drop the ragged tail: BatchNorm needs >1 sample
-        schedule = _warmup_cosine(optimizer, steps_per_epoch * epochs, int(cfg.warmup_epochs * steps_per_epoch))
-        y_all = torch.tensor(self.data.y, device=self.device)
+        steps_per_epoch = max(1, n // batch)  # drop the ragged tail: BatchNorm needs >1 sample, graphs a fixed shape
+        lr_factor = _warmup_cosine(steps_per_epoch * epochs, int(cfg.warmup_epochs * steps_per_epoch))
+        step = TrainStep(
+            model, torch.compile(model) if cfg.compile else model, batcher,
+            labels=torch.tensor(self.data.y, device=self.device),
+            class_weights=_class_weights(self.data.y[train_rows], len(self.data.labels)).to(self.device),
+            cfg=cfg, amp_dtype=self.amp_dtype, batch=batch,
+        )
         rows = torch.from_numpy(train_rows).to(self.device)
-        weights = _class_weights(self.data.y[train_rows], len(self.data.labels)).to(self.device)
 
         best = {"ua": -1.0, "epoch": epochs, "state": None}
-        since_best = 0
+        since_best, done_steps = 0, 0
         for epoch in range(1, epochs + 1):
             t0 = time.perf_counter()
             model.train()
-            order = rows[torch.randperm(n, device=self.device, generator=gen)]
+            order = rows[torch.randperm(n, device=self.device)]
             loss_sum = torch.zeros((), device=self.device)
-            for step in range(steps_per_epoch):
-                idx = order[step * batch : (step + 1) * batch]
-                x = batcher.windows(idx, batcher.random_starts(idx, gen))
-                x = spec_augment(x, cfg.time_masks, cfg.time_mask_frames, cfg.freq_masks, cfg.freq_mask_bins, gen)
-                if self.device.type == "cuda":
-                    x = x.contiguous(memory_format=torch.channels_last_3d)
-                loss = self._loss(step_model, x, y_all[idx], weights, gen)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                loss_sum += loss.detach()
+            for i in range(steps_per_epoch):
+                lr = cfg.lr * lr_factor(done_steps)
+                step.set_lr(lr)
+                lam = float(rng.beta(cfg.mixup, cfg.mixup)) if cfg.mixup > 0 else 1.0
+                loss_sum += step(order[i * batch : (i + 1) * batch], lam)
+                done_steps += 1
                 if self.stop_flag:
+                    step.release()
                     raise StopRequested()
             event = {
                 "epoch": epoch,
                 "epochs": epochs,
                 "train_loss": float(loss_sum) / steps_per_epoch,
-                "lr": optimizer.param_groups[0]["lr"],
+                "lr": lr,
+                "step_mode": step.mode,
             }
             if len(val_rows):
                 probs = self.predict(model, batcher, val_rows)
                 val = scores(self.data.y[val_rows], probs.argmax(1), len(self.data.labels))
                 event.update(val_ua=val["ua"], val_wa=val["wa"])
                 if val["ua"] > best["ua"]:
-                    best = {"ua": val["ua"], "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+                    keep = cfg.select == "best"  # "last" only records which epoch validated best
+                    best = {"ua": val["ua"], "epoch": epoch, "state": copy.deepcopy(model.state_dict()) if keep else None}
                     since_best = 0
                 else:
                     since_best += 1
             event["seconds"] = time.perf_counter() - t0
             event["samples_per_s"] = steps_per_epoch * batch / event["seconds"]
             on_epoch(event)
-            if len(val_rows) and since_best >= cfg.patience:
+            if len(val_rows) and cfg.select == "best" and since_best >= cfg.patience:
                 break
+        step.release()
         if best["state"] is not None:
             model.load_state_dict(best["state"])
-        return model, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["state"] else None}
-
-    def _loss(self, model, x, y, weights, gen) -> torch.Tensor:
-        cfg = self.train
-        with self.autocast():
-            if cfg.mixup > 0:
-                lam = float(self._rng.beta(cfg.mixup, cfg.mixup))
-                perm = torch.randperm(x.shape[0], device=x.device, generator=gen)
-                logits = model(lam * x + (1 - lam) * x[perm])
-                return lam * self._ce(logits, y, weights) + (1 - lam) * self._ce(logits, y[perm], weights)
-            return self._ce(model(x), y, weights)
-
-    def _ce(self, logits, y, weights):
-        return F.cross_entropy(logits.float(), y, weight=weights, label_smoothing=self.train.label_smoothing)
+        return model, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["ua"] >= 0 else None}
 
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, batcher: WindowBatcher, rows: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -201,14 +190,16 @@ def _class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def _warmup_cosine(optimizer, total_steps: int, warmup_steps: int):
+def _warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear warm-up, then a cosine down to zero."""
+
     def factor(step: int) -> float:
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
         return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    return factor
 
 
 # ---------------------------------------------------------------- a whole run
@@ -314,7 +305,7 @@ def train_run(
 
 def _same_work(previous: dict, current: dict) -> bool:
     """A resumed run may change where and how fast it runs, not what it computes."""
-    where = ("device", "compile")
+    where = ("device", "compile", "cuda_graphs")
     current = json.loads(json.dumps(current))  # compare as config.json holds it: tuples are lists there
 
     def what(train: dict) -> dict:
@@ -391,9 +382,10 @@ def _summarise(run: RunFolder, data: Dataset, folds: list[Fold], done: dict, par
 
 
 def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) -> None:
-    """One model on every speaker, for prediction; trained as long as the folds' best epochs suggest."""
+    """One model on every speaker, for prediction; trained as long as the folds' best epochs suggest
+    (select="best") or for every epoch (select="last", as the folds were)."""
     best = [rec.get("best_epoch") for rec in done.values() if rec.get("best_val_ua") is not None]
-    epochs = int(np.median(best)) if best else trainer.train.epochs
+    epochs = int(np.median(best)) if best and trainer.train.select == "best" else trainer.train.epochs
     every = np.arange(len(data.manifest))
     run.log("final_start", epochs=epochs)
     batcher, stats = trainer.batcher(every)

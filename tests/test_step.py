@@ -1,0 +1,112 @@
+"""The training step (eager on CPU; CUDA graphs need a GPU), its loss, and the fit options around it."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.training.dataset import Dataset
+from ser_core.training.step import TrainStep, weighted_cross_entropy
+from ser_core.training.trainer import FoldTrainer
+
+FEATURES = FeatureConfig(n_mels=8, segments=2, segment_frames=4)
+
+
+def test_loss_matches_torch_where_torch_defines_it():
+    torch.manual_seed(0)
+    logits, y = torch.randn(32, 5), torch.randint(0, 5, (32,))
+    ones = torch.ones(5)
+    assert torch.allclose(weighted_cross_entropy(logits, y, ones, 0.1), F.cross_entropy(logits, y, label_smoothing=0.1))
+    w = torch.tensor([0.5, 1.0, 2.0, 1.5, 0.2])
+    assert torch.allclose(weighted_cross_entropy(logits, y, w), F.cross_entropy(logits, y, weight=w))
+
+
+def test_loss_weights_each_clip_by_its_class():
+    logits = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    y = torch.tensor([1, 1])  # the first clip is wrong, the second right
+    nll = -logits.log_softmax(-1)[:, 1]
+    assert torch.isclose(weighted_cross_entropy(logits, y, torch.tensor([1.0, 1.0])), nll.mean())
+    only_first = weighted_cross_entropy(logits[:1], y[:1], torch.tensor([1.0, 3.0]))
+    assert torch.isclose(only_first, nll[0])  # a weighted mean: one clip's weight cancels
+
+
+def separable(n=48, seed=0) -> Dataset:
+    """Two classes whose log-mels differ in level: any model learns them in a few steps."""
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 2
+    mels = [(rng.normal(size=(12, 8)) + (2.0 if label else -2.0)).astype(np.float32) for label in y]
+    manifest = pd.DataFrame({"path": [f"/c{i}.wav" for i in range(n)], "speaker": [f"s{i % 6}" for i in range(n)],
+                             "corpus": "t", "emotion": ["a", "b"] * (n // 2)})
+    return Dataset(manifest, mels, ["a", "b"], y, pd.DataFrame())
+
+
+def tiny_trainer(data: Dataset, **settings) -> FoldTrainer:
+    train = TrainConfig(model="cnn3d", preset="tiny", epochs=6, batch_size=16, lr=0.01, time_masks=0, freq_masks=0,
+                        **settings)
+    # "global" normalisation: the classes' level difference must survive it
+    return FoldTrainer(data, train, FEATURES.replace(normalization="global"), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("mixup", [0.0, 0.4])
+def test_eager_steps_learn_and_report_their_mode(mixup):
+    data = separable()
+    trainer = tiny_trainer(data, mixup=mixup)
+    rows = np.arange(len(data.mels))
+    batcher, _ = trainer.batcher(rows)
+    torch.manual_seed(0)
+    model = trainer.new_model()
+    step = TrainStep(model, model, batcher, torch.tensor(data.y), torch.ones(2), trainer.train, None, batch=16)
+    assert not step.use_graph and step.mode == "eager"  # no CUDA here: graphs are never tried
+    before = [p.detach().clone() for p in model.parameters()]
+    losses = [float(step(torch.from_numpy(rows[(i % 3) * 16 : (i % 3 + 1) * 16]), lam=0.7)) for i in range(30)]
+    assert all(np.isfinite(losses))
+    assert np.mean(losses[-5:]) < np.mean(losses[:5])
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    step.set_lr(0.123)
+    assert step.optimizer.param_groups[0]["lr"] == 0.123
+
+
+def test_select_last_keeps_the_final_weights_and_trains_every_epoch():
+    data = separable()
+    train_rows, val_rows = np.arange(36), np.arange(36, 48)
+    events = []
+    trainer = tiny_trainer(data, select="last", patience=1)
+    batcher, _ = trainer.batcher(np.arange(48))
+    model, info = trainer.fit(batcher, train_rows, val_rows, seed=0, epochs=6, on_epoch=events.append)
+    assert [e["epoch"] for e in events] == [1, 2, 3, 4, 5, 6]  # patience does not stop a "last" run
+    assert 1 <= info["best_epoch"] <= 6 and info["best_val_ua"] == max(e["val_ua"] for e in events)
+    again, _ = tiny_trainer(data, select="last").fit(batcher, train_rows, val_rows, seed=0, epochs=6)
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)  # same seed, same steps: the returned weights are the last epoch's, reproducibly
+
+
+def test_model_options_reach_the_model():
+    trainer = tiny_trainer(separable(), model_options={"dropout": 0.42, "channels": [3, 5]})
+    model = trainer.new_model()
+    assert model.config.dropout == 0.42 and model.config.channels == (3, 5)
+    with pytest.raises(ValueError, match="unknown settings"):
+        tiny_trainer(separable(), model_options={"width": 3}).new_model()
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="select"):
+        TrainConfig(select="first")
+    restored = TrainConfig.from_dict(TrainConfig(model_options={"pool": [2, 2, 2]}).to_dict())
+    assert restored.model_options == {"pool": [2, 2, 2]}
+
+
+def test_command_line_settings_fall_back_to_the_preset():
+    from ser_core.cli import build_parser
+    from ser_core.cli.train import configs_from_args
+    from ser_core.training import presets
+
+    args = build_parser().parse_args(["train", "-m", "m.csv", "--out", "r", "--preset", "tiny"])
+    train, _ = configs_from_args(args)
+    assert train.mixup == presets.TRAIN_PRESETS["tiny"].get("mixup", TrainConfig().mixup)
+    assert train.cuda_graphs
+    args = build_parser().parse_args(
+        ["train", "-m", "m.csv", "--out", "r", "--mixup", "0.3", "--no-cuda-graphs", "--select", "last"])
+    train, _ = configs_from_args(args)
+    assert train.mixup == 0.3 and not train.cuda_graphs and train.select == "last"
