@@ -1,11 +1,13 @@
 """Training samples/s: the project's trainer against a plain PyTorch loop, same model, same batch.
 
 The plain loop trains on one random batch that already sits on the device (no
-data work at all) with the stock switches (bf16 autocast and channels-last on
-CUDA, AdamW). The trainer does all its real work per step: random crops cut on
-the device, SpecAugment, class-weighted loss, schedule.
+data work at all): bf16 autocast on CUDA, AdamW, nothing else. For context the
+same loop is also timed with the stock switches (channels-last; with --compile
+also torch.compile). The trainer does all its real work per step: random crops
+cut on the device, SpecAugment, class-weighted loss, schedule; it is timed
+eagerly and as it runs by default (on CUDA: the step replayed as a CUDA graph).
 
-    python bench/train_throughput.py --preset paper        # a GPU
+    python bench/train_throughput.py --preset paper --compile   # a GPU
     python bench/train_throughput.py --preset tiny --steps 30
 """
 
@@ -36,25 +38,27 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def plain_loop(model_name: str, preset: str, batch: int, steps: int, device: torch.device) -> float:
+def plain_loop(model_name: str, preset: str, batch: int, steps: int, device: torch.device,
+               channels_last: bool = False, compile: bool = False) -> float:
     f = feature_preset(preset)
     model = create_model(model_name, 8, input_shape=(f.segments, f.segment_frames, f.n_mels), preset=preset).to(device)
     x = torch.randn(batch, 1, f.segments, f.segment_frames, f.n_mels, device=device)
-    if device.type == "cuda":
+    if channels_last:
         model = model.to(memory_format=model.memory_format)
         x = x.contiguous(memory_format=torch.channels_last_3d)
+    forward = torch.compile(model) if compile else model
     y = torch.randint(0, 8, (batch,), device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
     amp = autocast_dtype(device)
 
     def step():
         with torch.autocast(device.type, dtype=amp, enabled=amp is not None):
-            loss = torch.nn.functional.cross_entropy(model(x).float(), y)
+            loss = torch.nn.functional.cross_entropy(forward(x).float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
 
-    for _ in range(max(3, steps // 5)):
+    for _ in range(max(3, steps // 5)):  # warm-up (and compilation)
         step()
     synchronize(device)
     t0 = time.perf_counter()
@@ -75,16 +79,17 @@ def synthetic_dataset(n: int, n_mels: int, seed: int = 0) -> Dataset:
 
 
 def trainer_loop(model_name: str, preset: str, batch: int, epochs: int, device: torch.device,
-                 data: Dataset, compile: bool) -> float:
-    train = TrainConfig(model=model_name, preset=preset, batch_size=batch, epochs=epochs,
-                        compile=compile, **{k: v for k, v in train_preset(preset).items() if k not in ("batch_size", "epochs")})
+                 data: Dataset, **settings) -> tuple[float, str]:
+    """Median samples/s over the epochs after the first, and how the steps ran (eager or cuda-graph)."""
+    defaults = {k: v for k, v in train_preset(preset).items() if k not in ("batch_size", "epochs")}
+    train = TrainConfig(model=model_name, preset=preset, batch_size=batch, epochs=epochs, **(defaults | settings))
     trainer = FoldTrainer(data, train, feature_preset(preset), device)
     rows = np.arange(len(data.mels))
     batcher, _ = trainer.batcher(rows)
-    rates = []
-    trainer.fit(batcher, rows, np.array([], dtype=np.int64), seed=0, epochs=epochs,
-                on_epoch=lambda e: rates.append(e["samples_per_s"]))
-    return statistics.median(rates[1:] if len(rates) > 1 else rates)  # the first epoch warms up
+    events = []
+    trainer.fit(batcher, rows, np.array([], dtype=np.int64), seed=0, epochs=epochs, on_epoch=events.append)
+    rates = [e["samples_per_s"] for e in events]
+    return statistics.median(rates[1:] if len(rates) > 1 else rates), events[-1]["step_mode"]
 
 
 def main() -> None:
@@ -104,12 +109,30 @@ def main() -> None:
     print(f"device: {describe(device)}; preset {args.preset}; batch {batch}; torch {torch.__version__}", flush=True)
     for name in args.models.split(","):
         plain = plain_loop(name, args.preset, batch, args.steps, device)
-        ours = trainer_loop(name, args.preset, batch, args.epochs, device, data, compile=False)
-        line = f"{name:9s} plain loop {plain:9.0f} samples/s   trainer {ours:9.0f} samples/s   ratio {ours / plain:5.2f}"
+        cells = [f"{name:9s} plain {plain:7.0f}"]
+        for label, measure in variants(name, args, batch, device, data):
+            try:
+                rate, mode = measure()
+            except Exception as exc:  # noqa: BLE001 - one failing variant should not hide the others
+                cells.append(f"| {label}: failed ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})")
+                continue
+            cells.append(f"| {label}{f' ({mode})' if mode else ''} {rate:7.0f} ({rate / plain:4.2f}x)")
+        print("  ".join(cells) + "  samples/s", flush=True)
+
+
+def variants(name: str, args: argparse.Namespace, batch: int, device: torch.device, data: Dataset):
+    """(label, measure) pairs after the plain loop; measure() returns (samples/s, step mode)."""
+    steps, epochs, preset = args.steps, args.epochs, args.preset
+    found = []
+    if device.type == "cuda":
+        found.append(("+channels-last", lambda: (plain_loop(name, preset, batch, steps, device, True), "")))
         if args.compile:
-            compiled = trainer_loop(name, args.preset, batch, args.epochs, device, data, compile=True)
-            line += f"   trainer+compile {compiled:9.0f} ({compiled / plain:5.2f})"
-        print(line, flush=True)
+            found.append(("+compile", lambda: (plain_loop(name, preset, batch, steps, device, True, True), "")))
+        found.append(("trainer", lambda: trainer_loop(name, preset, batch, epochs, device, data, cuda_graphs=False)))
+    found.append(("trainer", lambda: trainer_loop(name, preset, batch, epochs, device, data)))
+    if args.compile:  # last: a failed capture leaves the process's CUDA random state unusable
+        found.append(("trainer+compile", lambda: trainer_loop(name, preset, batch, epochs, device, data, compile=True)))
+    return found
 
 
 if __name__ == "__main__":
