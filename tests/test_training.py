@@ -187,3 +187,36 @@ def test_a_corrupt_clip_is_reported_and_skipped_not_fatal(small_demo, tmp_path):
     assert results["clips"] == len(manifest) - 1
     failures = pd.read_csv(run / "failures.csv")
     assert failures["path"].tolist() == [str(broken)] and "corrupt" in failures["reason"][0]
+
+
+def test_a_stop_while_featurising_leaves_a_stopped_run_that_resumes(small_demo, tmp_path, monkeypatch):
+    from ser_core.config import TrainConfig
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.training import trainer
+    from ser_core.training.presets import feature_preset
+
+    real_load = trainer.load_dataset
+
+    def stopped_midway(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)  # as `ser`'s Stop button does, before any fold exists
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not interrupt featurisation")
+
+    manifest = read_manifest(small_demo / "manifest.csv")
+    run = tmp_path / "run"
+    train = TrainConfig(preset="tiny", split="kfold:2", epochs=1, final_model=False)
+    def outside_the_run(signum, frame):
+        raise AssertionError("the run had no SIGTERM handler while featurising")
+
+    monkeypatch.setattr(trainer, "load_dataset", stopped_midway)
+    previous = signal.signal(signal.SIGTERM, outside_the_run)
+    try:
+        with pytest.raises(trainer.StopRequested):
+            trainer.train_run(manifest, run, train, feature_preset("tiny"), progress=False)
+        assert signal.getsignal(signal.SIGTERM) is outside_the_run  # the run restored what it found
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert json.loads((run / "status.json").read_text())["state"] == "stopped"
+    monkeypatch.setattr(trainer, "load_dataset", real_load)
+    results = trainer.train_run(manifest, run, train, feature_preset("tiny"), progress=False, resume=True)
+    assert results["clips"] == len(manifest)

@@ -15,6 +15,7 @@ import json
 import math
 import platform
 import signal
+import threading
 import time
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -205,19 +206,30 @@ def _warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float
 # ---------------------------------------------------------------- a whole run
 
 
-@contextmanager
-def _stop_on_signals(trainer: FoldTrainer) -> Iterator[None]:
-    """SIGTERM / SIGINT set a flag the training loop checks between steps."""
+class _StopOnSignals:
+    """SIGTERM / SIGINT stop a run cleanly. While featurising, at once (the feature store's
+    writes are atomic, so nothing half-made survives); once training, after the current
+    step: the loop checks `trainer.stop_flag`, so the finished folds are saved first."""
 
-    def handler(signum, frame):
-        trainer.stop_flag = True
+    def __init__(self) -> None:
+        self.trainer: FoldTrainer | None = None
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        yield
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+    def __call__(self, signum, frame) -> None:
+        if self.trainer is None:
+            raise StopRequested()
+        self.trainer.stop_flag = True
+
+    @contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+        previous = {sig: signal.signal(sig, self) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            yield
+        finally:
+            for sig, old in previous.items():
+                signal.signal(sig, old)
 
 
 def run_config(train: TrainConfig, features: FeatureConfig, manifest_path: str | None) -> dict:
@@ -255,30 +267,35 @@ def train_run(
     device = pick_device(train.device)
     started = time.time()
     run.set_status("running")
-    try:
-        data = load_dataset(manifest, train, features, cache_dir=cache_dir, progress=progress, feature_set=feature_set)
-        folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed)
-        trainer = FoldTrainer(data, train, features, device)
-        write_json(
-            run.config_path,
-            settings
-            | {
-                "labels": data.labels,
-                "device": describe(device),
-                "versions": _versions(),
-                "folds": [
-                    {"name": f.name, "test_speakers": sorted(f.speakers(data.manifest, "test")),
-                     "val_speakers": sorted(f.speakers(data.manifest, "val"))}
-                    for f in folds
-                ],
-            },
-        )
-        if len(data.failures):
-            write_atomic(run.path / "failures.csv", data.failures.to_csv(index=False).encode())
-        done = run.finished_folds()
-        run.log("run_start", folds=len(folds), epochs=train.epochs, clips=len(data.manifest),
-                labels=data.labels, device=describe(device), resumed=sorted(done), skipped_files=len(data.failures))
-        with _stop_on_signals(trainer):
+    stopper = _StopOnSignals()
+    with stopper.installed():
+        try:
+            data = load_dataset(
+                manifest, train, features, cache_dir=cache_dir, progress=progress, feature_set=feature_set
+            )
+            folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed)
+            trainer = FoldTrainer(data, train, features, device)
+            write_json(
+                run.config_path,
+                settings
+                | {
+                    "labels": data.labels,
+                    "device": describe(device),
+                    "versions": _versions(),
+                    "folds": [
+                        {"name": f.name, "test_speakers": sorted(f.speakers(data.manifest, "test")),
+                         "val_speakers": sorted(f.speakers(data.manifest, "val"))}
+                        for f in folds
+                    ],
+                },
+            )
+            if len(data.failures):
+                write_atomic(run.path / "failures.csv", data.failures.to_csv(index=False).encode())
+            done = run.finished_folds()
+            run.log("run_start", folds=len(folds), epochs=train.epochs, clips=len(data.manifest),
+                    labels=data.labels, device=describe(device), resumed=sorted(done),
+                    skipped_files=len(data.failures))
+            stopper.trainer = trainer  # from here on a signal stops after the current step
             for i, fold in enumerate(_progress(folds, progress, "folds")):
                 if fold.name in done:
                     continue
@@ -286,21 +303,22 @@ def train_run(
             results = _summarise(run, data, folds, done, params=_count_params(trainer.new_model()))
             if train.final_model:
                 _fit_final(run, trainer, data, done)
-        results["wall_s"] = time.time() - started  # this process; a resumed run's folds list their own
-        results["folds_wall_s"] = sum(rec["wall_s"] for rec in done.values())
-        results["device"] = describe(device)
-        write_json(run.results_path, results)
-        run.log("run_end", ua=results["ua"], wa=results["wa"], macro_f1=results["macro_f1"], wall_s=results["wall_s"])
-        run.set_status("finished")
-        return results
-    except StopRequested:
-        run.log("run_stopped", finished_folds=sorted(run.finished_folds()))
-        run.set_status("stopped")
-        raise
-    except Exception as exc:
-        run.log("run_failed", error=f"{type(exc).__name__}: {exc}")
-        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
-        raise
+            results["wall_s"] = time.time() - started  # this process; a resumed run's folds list their own
+            results["folds_wall_s"] = sum(rec["wall_s"] for rec in done.values())
+            results["device"] = describe(device)
+            write_json(run.results_path, results)
+            run.log("run_end", ua=results["ua"], wa=results["wa"], macro_f1=results["macro_f1"],
+                    wall_s=results["wall_s"])
+            run.set_status("finished")
+            return results
+        except StopRequested:
+            run.log("run_stopped", finished_folds=sorted(run.finished_folds()))
+            run.set_status("stopped")
+            raise
+        except Exception as exc:
+            run.log("run_failed", error=f"{type(exc).__name__}: {exc}")
+            run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+            raise
 
 
 def _same_work(previous: dict, current: dict) -> bool:
