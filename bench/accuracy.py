@@ -4,7 +4,8 @@
     python bench/accuracy.py --pack carry         # log-mels packed by bench/pack.py (a GPU server)
 
 RAVDESS: 8 emotions, 24 actors, 6 speaker-group folds. SAVEE: 7 emotions, 4 speakers,
-leave one speaker out. The paper preset; --smoke runs a few clips through every path.
+leave one speaker out. The paper preset unless --preset says otherwise (tiny: what a
+laptop trains); --smoke runs a few clips through every path.
 """
 
 from __future__ import annotations
@@ -28,18 +29,18 @@ CORPORA = {"ravdess": "kfold:6", "savee": "loso"}
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 
 
-def load(corpus: str, pack_dir: str | None, level: str):
+def load(corpus: str, pack_dir: str | None, level: str, preset: str = "paper"):
     """(manifest, feature_set or None) for a corpus: from a pack, or scanned from ../shared."""
     if pack_dir:
-        feature_set = unpack(Path(pack_dir) / pack_name(corpus, level))
+        feature_set = unpack(Path(pack_dir) / pack_name(corpus, level, preset))
         return feature_set.manifest, feature_set
     from ser_core.corpora import scan
 
     return scan(corpus, SHARED / corpus).manifest, None
 
 
-def pack_name(corpus: str, level: str) -> str:
-    return f"{corpus}-paper.npz" if level == "rms" else f"{corpus}-paper-level-{level}.npz"
+def pack_name(corpus: str, level: str, preset: str = "paper") -> str:
+    return f"{corpus}-{preset}.npz" if level == "rms" else f"{corpus}-{preset}-level-{level}.npz"
 
 
 def parse_setting(text: str) -> tuple[str, object]:
@@ -56,7 +57,8 @@ def main() -> None:
     parser.add_argument("--pack", help="folder with ravdess-paper.npz / savee-paper.npz")
     parser.add_argument("--models", default="cnn3d,cnn_lstm,cnn2d")
     parser.add_argument("--corpora", default="ravdess,savee")
-    parser.add_argument("--epochs", type=int, help="default: the paper preset's")
+    parser.add_argument("--preset", default="paper", help="paper (a GPU) or tiny (a laptop CPU)")
+    parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--smoke", action="store_true", help="a few clips per speaker, 1 epoch: checks the paths only")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -65,10 +67,10 @@ def main() -> None:
     parser.add_argument("--out", help="write the table as JSON here")
     args = parser.parse_args()
 
-    features = feature_preset("paper")
+    features = feature_preset(args.preset)
     features = features.replace(audio=features.audio.replace(level=args.level))
-    settings = train_preset("paper") | dict(parse_setting(s) for s in args.set)
-    base = TrainConfig(preset="paper", device=args.device, final_model=False, **settings)
+    settings = train_preset(args.preset) | dict(parse_setting(s) for s in args.set)
+    base = TrainConfig(preset=args.preset, device=args.device, final_model=False, **settings)
     if args.epochs:
         base = base.replace(epochs=args.epochs)
     if args.smoke:
@@ -79,7 +81,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in args.corpora.split(","):
-            manifest, feature_set = load(corpus, args.pack, args.level)
+            manifest, feature_set = load(corpus, args.pack, args.level, args.preset)
             if args.smoke:
                 manifest = manifest.sample(frac=0.08, random_state=0).reset_index(drop=True)
             for model in args.models.split(","):
