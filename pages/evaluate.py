@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import charts, state, widgets
+from ser_core.export import export_zip
 
 
 def evaluate() -> None:
@@ -33,13 +34,19 @@ def evaluate() -> None:
     right.plotly_chart(charts.group_accuracy(results["per_corpus"], "Accuracy per corpus", chance),
                        key="chart_corpora")
 
-    left, right = st.columns(2)
+    left, middle, right = st.columns(3)
     left.download_button("results.json", run.results_path.read_bytes(), file_name=f"{run.path.name}-results.json",
                          mime="application/json", icon=":material/download:")
     if run.predictions_path.is_file():
-        right.download_button("predictions.csv", run.predictions_path.read_bytes(),
-                              file_name=f"{run.path.name}-predictions.csv", mime="text/csv",
-                              icon=":material/download:")
+        middle.download_button("predictions.csv", run.predictions_path.read_bytes(),
+                               file_name=f"{run.path.name}-predictions.csv", mime="text/csv",
+                               icon=":material/download:")
+    if run.model_path.is_file():  # built only when clicked: torch.export takes a few seconds
+        right.download_button("model for use elsewhere (.zip)", lambda: export_zip(run.path),
+                              file_name=f"{run.path.name}-export.zip", mime="application/zip",
+                              icon=":material/download:",
+                              help="model.pt2 (torch.export), model.json (labels, features, normalisation), "
+                                   "embeddings.csv, predictions.csv, results.json. See `ser export`.")
 
 
 evaluate()

@@ -81,7 +81,7 @@ def test_evaluate_shows_the_runs_results(with_run):
     assert metrics["Parameters"] == f"{results['params']:,}"
     assert {"chart_confusion", "chart_recall", "chart_speakers", "chart_corpora"} <= set(chart_ids(at))
     labels = [button.proto.label for button in at.get("download_button")]
-    assert labels == ["results.json", "predictions.csv"]
+    assert labels == ["results.json", "predictions.csv", "model for use elsewhere (.zip)"]
 
 
 def test_train_lists_the_run_and_draws_its_curves(with_run):

@@ -1,0 +1,138 @@
+"""A trained run, exported for use outside SER Explorer.
+
+`export_run(RUN, OUT)` (`ser export RUN --out OUT`) writes:
+
+    OUT/model.pt2         a torch.export program: volumes (B, 1, S, L, F) float32 ->
+                          (logits (B, C), embedding (B, D)), any batch size. It needs
+                          torch only: torch.export.load(path).module()(x)
+    OUT/model.json        what the program expects: labels, the audio and log-mel
+                          settings, the volume's shape, the normalisation statistics
+    OUT/embeddings.csv    every clip's embedding from the final model, with its labels
+    OUT/predictions.csv   the run's out-of-fold predictions (copied)
+    OUT/results.json      the run's scores (copied)
+
+Every file is written atomically; an existing OUT is refused unless overwrite=True.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ser_core.predict import Predictor
+from ser_core.training.runs import RunFolder, write_atomic, write_json
+
+FORMAT = "ser-explorer-export/1"
+FILES = ("model.pt2", "model.json", "embeddings.csv", "predictions.csv", "results.json")
+
+# How a waveform becomes the program's input, for whoever rebuilds it without SER Explorer.
+RECIPE = [
+    "audio: decode, mix to mono, resample to features.audio.sample_rate (soxr HQ); trim leading and trailing "
+    "audio quieter than features.audio.trim_top_db below the peak; scale to features.audio.target_dbfs "
+    "(RMS or peak, per features.audio.level; 'none' leaves the level)",
+    "log-mel: librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sample_rate, n_fft=n_fft, "
+    "hop_length=hop_length, win_length=win_length, n_mels=n_mels, fmin=f_min, fmax=f_max, pad_mode='constant'), "
+    "ref=1.0, amin=1e-10, top_db=None).T -> (frames, n_mels)",
+    "normalise: (log_mel - mean) / std per mel bin; for normalization 'speaker' use the speaker's own statistics "
+    "when several of their clips are at hand, else the statistics given here (all training audio); 'utterance' "
+    "uses the clip's own",
+    "volume: segments * segment_frames consecutive frames reshaped to (1, segments, segment_frames, n_mels); "
+    "a shorter clip is centred in the window with zeros (the mean) on both sides; a longer one gives several "
+    "windows (SER Explorer averages the probabilities of windows half a window apart)",
+]
+
+
+class _LogitsAndEmbedding(nn.Module):
+    """One forward with both outputs a user wants: the scores and the embedding the explorer maps."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        embedding = self.model.forward_features(x)
+        return self.model.forward_head(embedding), embedding
+
+
+def export_run(run_path: str | Path, out: str | Path, overwrite: bool = False) -> dict:
+    """Export a finished run's final model and tables into folder `out`; returns model.json's content."""
+    run, out = RunFolder(run_path), Path(out)
+    if not run.model_path.is_file():
+        raise FileNotFoundError(f"{run.path}: no final model (model.pt) to export; was it trained with --no-final?")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"{out} is not empty; pick a new folder or pass overwrite=True (--overwrite)")
+    predictor = Predictor.load(run.path, device="cpu")
+    model = predictor.model.float().eval()
+    f = predictor.features
+    example = torch.zeros(2, 1, f.segments, f.segment_frames, f.n_mels)
+    batch = torch.export.Dim("batch", min=1, max=65_536)
+    program = torch.export.export(_LogitsAndEmbedding(model), (example,), dynamic_shapes=({0: batch},))
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer)
+    write_atomic(out / "model.pt2", buffer.getvalue())
+
+    checkpoint = torch.load(run.model_path, map_location="cpu", weights_only=True)
+    results = json.loads(run.results_path.read_text()) if run.results_path.is_file() else {}
+    stats = predictor.fallback_stats
+    description = {
+        "format": FORMAT,
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source_run": str(run.path.resolve()),
+        "labels": predictor.labels,
+        "input": {"shape": ["batch", 1, f.segments, f.segment_frames, f.n_mels], "dtype": "float32"},
+        "outputs": {"logits": ["batch", len(predictor.labels)], "embedding": ["batch", model.embedding_dim]},
+        "features": f.to_dict(),
+        "normalization": {"mode": f.normalization, "mean": stats.mean.tolist(), "std": stats.std.tolist()},
+        "recipe": RECIPE,
+        "model": checkpoint["model_args"],
+        "cross_validation": {k: results.get(k) for k in ("ua", "wa", "macro_f1", "clips", "speakers")},
+        "versions": checkpoint.get("versions", {}),
+    }
+    write_json(out / "model.json", description)
+    write_atomic(out / "embeddings.csv", _embeddings_table(run).to_csv(index=False).encode())
+    for name in ("predictions.csv", "results.json"):
+        source = run.path / name
+        if source.is_file():
+            write_atomic(out / name, source.read_bytes())
+    return description
+
+
+def _embeddings_table(run: RunFolder) -> pd.DataFrame:
+    """embeddings.npz as a table: the clip's labels, then e0 ... e{D-1}."""
+    if not run.embeddings_path.is_file():
+        return pd.DataFrame()
+    with np.load(run.embeddings_path) as data:
+        vectors = data["embeddings"].astype(np.float32)
+        labels = {k: data[k] for k in data.files if k != "embeddings"}
+    table = pd.DataFrame(labels)
+    values = pd.DataFrame(np.round(vectors, 5), columns=[f"e{i}" for i in range(vectors.shape[1])])
+    return pd.concat([table, values], axis=1)
+
+
+def export_zip(run_path: str | Path) -> bytes:
+    """The export of a run as one zip archive (the app's download), built in a temporary folder."""
+    with tempfile.TemporaryDirectory(prefix="ser-export-") as tmp:
+        export_run(run_path, tmp, overwrite=True)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name in FILES:
+                if (Path(tmp) / name).is_file():
+                    archive.write(Path(tmp) / name, name)
+        return buffer.getvalue()
+
+
+def load_exported(folder: str | Path) -> tuple[nn.Module, dict]:
+    """(callable module, model.json) from an export folder: what a user's own code does."""
+    folder = Path(folder)
+    module = torch.export.load(folder / "model.pt2").module()
+    return module, json.loads((folder / "model.json").read_text())
+
