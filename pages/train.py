@@ -13,7 +13,7 @@ from ser_core.corpora.aggregate import read_manifest
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.models import list_models
 from ser_core.models.cnn3d import Cnn3dConfig
-from ser_core.training.presets import FEATURE_PRESETS
+from ser_core.training.presets import FEATURE_PRESETS, train_preset
 from ser_core.training.progress import curves, format_eta, progress
 from ser_core.training.runs import RunFolder
 
@@ -53,11 +53,13 @@ def new_run() -> None:
     except CorpusError as err:
         st.error(str(err))
         return
-    with st.form("new_run"):
-        c = st.columns(3)
-        model = c[0].selectbox("Model", list_models(), index=list_models().index("cnn3d"))
-        preset = c[1].selectbox("Preset", list(FEATURE_PRESETS), help="tiny: a laptop CPU; paper: the paper's scale, a GPU")
-        device = c[2].radio("Device", ["auto", "cpu", "cuda"], horizontal=True, help=device_note())
+    c = st.columns(2)  # outside the form: the preset sets the form's defaults
+    model = c[0].selectbox("Model", list_models(), index=list_models().index("cnn3d"), key="train_model")
+    preset = c[1].selectbox("Preset", list(FEATURE_PRESETS), key="train_preset",
+                            help="tiny: a laptop CPU; paper: the paper's scale, a GPU")
+    defaults = TrainConfig(preset=preset, **train_preset(preset))
+    with st.form(f"new_run_{preset}"):  # one form per preset, so its defaults follow the choice
+        device = st.radio("Device", ["auto", "cpu", "cuda"], horizontal=True, help=device_note())
         st.caption(device_note())
         c = st.columns(3)
         default_kernel = Cnn3dConfig().kernel
@@ -68,13 +70,19 @@ def new_run() -> None:
         c = st.columns(3)
         split_kind = c[0].selectbox("Split", list(SPLITS), format_func=lambda k: f"{k}: {SPLITS[k]}")
         k = c[1].number_input("K (k-fold)", 2, 20, 5)
-        epochs = c[2].number_input("Epochs", 1, 500, TrainConfig().epochs)
+        epochs = c[2].number_input("Epochs", 1, 500, defaults.epochs)
         chosen = st.multiselect("Emotions", emotions, default=emotions)
         merges = st.multiselect("Merge labels", [m for m in MERGES if m.split("=")[0] in emotions])
         c = st.columns(3)
-        batch_size = c[0].number_input("Batch size", 2, 1024, TrainConfig().batch_size)
-        lr = c[1].number_input("Learning rate", 1e-5, 1.0, TrainConfig().lr, format="%.4f")
+        batch_size = c[0].number_input("Batch size", 2, 1024, defaults.batch_size)
+        lr = c[1].number_input("Learning rate", 1e-5, 1.0, defaults.lr, format="%.4f")
         final = c[2].checkbox("Final model on all speakers", True, help="Needed for Explore and Live")
+        c = st.columns(3)
+        mixup = c[0].number_input("Mixup alpha", 0.0, 2.0, defaults.mixup, step=0.1,
+                                  help="Train on blends of two clips and their labels; 0 = off")
+        select = c[1].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(defaults.select),
+                                format_func={"best": "the best validation epoch", "last": "the last epoch"}.get,
+                                help="best: early stopping on the validation speakers; last: every epoch runs")
         run_name = st.text_input("Run name", placeholder=f"{model}-{name}-<time>")
         if not st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
             return
@@ -85,7 +93,8 @@ def new_run() -> None:
             model=model, preset=preset, kernel=kernel if model == "cnn3d" else None,
             split=f"kfold:{k}" if split_kind == "kfold" else split_kind,
             emotions=None if set(chosen) == set(emotions) else tuple(kept), merge=tuple(merges),
-            epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), device=device, final_model=final,
+            epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), mixup=float(mixup), select=select,
+            device=device, final_model=final,
         )
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
         jobs.start_train(path, out, train)

@@ -203,3 +203,26 @@ def test_first_launch_starts_one_job_only(home, monkeypatch):
     assert len(launched) == 1
     jobs.start_quickstart()  # the button retries
     assert len(launched) == 2
+
+
+def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_demo, monkeypatch):
+    from ser_core.training.presets import train_preset
+
+    (home / "manifests").mkdir()
+    shutil.copy(small_demo / "manifest.csv", home / "manifests" / "mine.csv")
+    launched = []
+    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
+    at = page("train")
+    for preset in ("paper", "tiny"):
+        at.selectbox(key="train_preset").select(preset).run()
+        numbers = {box.label: box.value for box in at.number_input}
+        assert numbers["Epochs"] == train_preset(preset)["epochs"]
+        assert numbers["Learning rate"] == pytest.approx(train_preset(preset)["lr"])
+    next(box for box in at.number_input if box.label == "Mixup alpha").set_value(0.3)
+    next(box for box in at.selectbox if box.label == "Keep the weights of").select("last")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    (args,) = launched
+    assert args[0] == "train" and "--preset" in args and args[args.index("--preset") + 1] == "tiny"
+    assert args[args.index("--epochs") + 1] == str(train_preset("tiny")["epochs"])
+    assert args[args.index("--mixup") + 1] == "0.3" and args[args.index("--select") + 1] == "last"

@@ -93,7 +93,7 @@ class FoldTrainer:
         epochs: int,
         on_epoch: Callable[[dict], None] = lambda e: None,
     ) -> tuple[torch.nn.Module, dict]:
-        """Train; with validation rows keep the weights of the best validation UA."""
+        """Train; with validation rows and select="best", stop early and keep the best validation UA's weights."""
         cfg = self.train
         torch.manual_seed(seed)  # every draw (order, crops, masks, dropout) uses the default generators
         rng = np.random.default_rng(seed)  # mixup's Beta draws
