@@ -110,3 +110,24 @@ def test_command_line_settings_fall_back_to_the_preset():
         ["train", "-m", "m.csv", "--out", "r", "--mixup", "0.3", "--no-cuda-graphs", "--select", "last"])
     train, _ = configs_from_args(args)
     assert train.mixup == 0.3 and not train.cuda_graphs and train.select == "last"
+
+
+def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
+    from ser_core.training.trainer import _warmup_cosine
+
+    factor = _warmup_cosine(total_steps=110, warmup_steps=10)
+    assert [factor(i) for i in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
+    assert factor(10) == pytest.approx(1.0) and factor(60) == pytest.approx(0.5)
+    assert factor(110) == pytest.approx(0.0) and factor(500) == pytest.approx(0.0)
+    ramp = [factor(i) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(ramp, ramp[1:]))
+
+
+def test_class_weights_make_every_emotion_count_alike():
+    from ser_core.training.trainer import _class_weights
+
+    y = np.array([0] * 30 + [1] * 10 + [2] * 20)
+    w = _class_weights(y, 4).numpy()
+    counts = np.bincount(y, minlength=4)
+    assert np.allclose((w * counts)[:3], (w * counts)[0])  # each present class weighs the same in total
+    assert w[3] == 0 and np.isclose(w[y].mean(), 1.0)  # the loss keeps its scale

@@ -185,7 +185,7 @@ class FoldTrainer:
 
 
 def _class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights (mean 1 over present classes): the loss treats every emotion alike."""
+    """Inverse-frequency weights (mean 1 over the clips): the loss treats every emotion alike."""
     counts = np.bincount(y, minlength=num_classes).astype(np.float64)
     weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
     return torch.tensor(weights, dtype=torch.float32)
