@@ -28,8 +28,9 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ser_core.embedding import load_embeddings
 from ser_core.predict import Predictor
-from ser_core.training.runs import RunFolder, write_atomic, write_json
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic, write_json
 
 FORMAT = "ser-explorer-export/1"
 FILES = ("model.pt2", "model.json", "embeddings.csv", "predictions.csv", "results.json")
@@ -80,8 +81,7 @@ def export_run(run_path: str | Path, out: str | Path, overwrite: bool = False) -
     torch.export.save(program, buffer)
     write_atomic(out / "model.pt2", buffer.getvalue())
 
-    checkpoint = torch.load(run.model_path, map_location="cpu", weights_only=True)
-    results = json.loads(run.results_path.read_text()) if run.results_path.is_file() else {}
+    results = run.results() or {}
     stats = predictor.fallback_stats
     description = {
         "format": FORMAT,
@@ -93,9 +93,9 @@ def export_run(run_path: str | Path, out: str | Path, overwrite: bool = False) -
         "features": f.to_dict(),
         "normalization": {"mode": f.normalization, "mean": stats.mean.tolist(), "std": stats.std.tolist()},
         "recipe": RECIPE,
-        "model": checkpoint["model_args"],
+        "model": model.model_args,
         "cross_validation": {k: results.get(k) for k in ("ua", "wa", "macro_f1", "clips", "speakers")},
-        "versions": checkpoint.get("versions", {}),
+        "versions": run.config().get("versions", {}),
     }
     write_json(out / "model.json", description)
     write_atomic(out / "embeddings.csv", _embeddings_table(run).to_csv(index=False).encode())
@@ -110,12 +110,9 @@ def _embeddings_table(run: RunFolder) -> pd.DataFrame:
     """embeddings.npz as a table: the clip's labels, then e0 ... e{D-1}."""
     if not run.embeddings_path.is_file():
         return pd.DataFrame()
-    with np.load(run.embeddings_path) as data:
-        vectors = data["embeddings"].astype(np.float32)
-        labels = {k: data[k] for k in data.files if k != "embeddings"}
-    table = pd.DataFrame(labels)
+    vectors, clips = load_embeddings(run)
     values = pd.DataFrame(np.round(vectors, 5), columns=[f"e{i}" for i in range(vectors.shape[1])])
-    return pd.concat([table, values], axis=1)
+    return pd.concat([clips[list(EMBEDDED_COLUMNS)], values], axis=1)
 
 
 def export_zip(run_path: str | Path) -> bytes:
@@ -135,4 +132,3 @@ def load_exported(folder: str | Path) -> tuple[nn.Module, dict]:
     folder = Path(folder)
     module = torch.export.load(folder / "model.pt2").module()
     return module, json.loads((folder / "model.json").read_text())
-
