@@ -13,12 +13,12 @@ CUDA graphs advance correctly on each replay.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Callable
 
 import torch
 
 from ser_core.config import TrainConfig
+from ser_core.device import autocast
 from ser_core.training.batches import WindowBatcher, spec_augment
 
 WARMUP_STEPS = 3  # eager steps before capture: cuDNN autotuning, lazy allocations, compilation
@@ -102,10 +102,8 @@ class TrainStep:
         self.graph = graph
 
     def _autocast(self):
-        if self.amp_dtype is None:
-            return nullcontext()
         # The autocast weight cache would hold casts made during capture: off, as CUDA graphs require.
-        return torch.autocast(self.device.type, dtype=self.amp_dtype, cache_enabled=not self.use_graph)
+        return autocast(self.device, self.amp_dtype, cache_enabled=not self.use_graph)
 
     def _step(self) -> torch.Tensor:
         cfg, idx = self.cfg, self.idx

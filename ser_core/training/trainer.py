@@ -17,7 +17,7 @@ import platform
 import signal
 import threading
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -27,7 +27,7 @@ import torch
 
 import ser_core
 from ser_core.config import FeatureConfig, TrainConfig
-from ser_core.device import autocast_dtype, describe, pick_device
+from ser_core.device import autocast, autocast_dtype, describe, pick_device
 from ser_core.features.normalize import Stats, normalize_mels
 from ser_core.features.store import FeatureSet
 from ser_core.models import create_model
@@ -80,9 +80,7 @@ class FoldTrainer:
         return WindowBatcher(mels, self.features.segments, self.features.segment_frames, self.device), stats
 
     def autocast(self):
-        if self.amp_dtype is None:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+        return autocast(self.device, self.amp_dtype)
 
     def fit(
         self,
