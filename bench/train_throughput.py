@@ -3,9 +3,11 @@
 The plain loop trains on one random batch that already sits on the device (no
 data work at all): bf16 autocast on CUDA, AdamW, nothing else. For context the
 same loop is also timed with the stock switches (channels-last; with --compile
-also torch.compile). The trainer does all its real work per step: random crops
-cut on the device, SpecAugment, class-weighted loss, schedule; it is timed
-eagerly and as it runs by default (on CUDA: the step replayed as a CUDA graph).
+also torch.compile), and for cnn3d with its convolutions folded into
+channels-last Conv2d (bench/folded_cnn3d.py; checked to give the same output
+first). The trainer does all its real work per step: random crops cut on the
+device, SpecAugment, class-weighted loss, schedule; it is timed eagerly and as
+it runs by default (on CUDA: the step replayed as a CUDA graph).
 
     python bench/train_throughput.py --preset paper --compile   # a GPU
     python bench/train_throughput.py --preset tiny --steps 30
@@ -24,6 +26,9 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from folded_cnn3d import FoldedCnn3d, check_same_output  # noqa: E402
 
 from ser_core.config import TrainConfig  # noqa: E402
 from ser_core.device import autocast_dtype, describe, pick_device  # noqa: E402
@@ -39,13 +44,15 @@ def synchronize(device: torch.device) -> None:
 
 
 def plain_loop(model_name: str, preset: str, batch: int, steps: int, device: torch.device,
-               channels_last: bool = False, compile: bool = False) -> float:
+               channels_last: bool = False, compile: bool = False, folded: bool = False) -> float:
     f = feature_preset(preset)
     model = create_model(model_name, 8, input_shape=(f.segments, f.segment_frames, f.n_mels), preset=preset).to(device)
     x = torch.randn(batch, 1, f.segments, f.segment_frames, f.n_mels, device=device)
     if channels_last:
         model = model.to(memory_format=model.memory_format)
         x = x.contiguous(memory_format=torch.channels_last_3d)
+    if folded:  # cnn3d as channels-last Conv2d over stacked segments (bench/folded_cnn3d.py)
+        model = FoldedCnn3d(model)
     forward = torch.compile(model) if compile else model
     y = torch.randint(0, 8, (batch,), device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
@@ -105,7 +112,11 @@ def main() -> None:
     args = parser.parse_args()
     device = pick_device(args.device)
     batch = args.batch or train_preset(args.preset)["batch_size"]
-    data = synthetic_dataset(args.clips, feature_preset(args.preset).n_mels)
+    f = feature_preset(args.preset)
+    data = synthetic_dataset(args.clips, f.n_mels)
+    if "cnn3d" in args.models:  # the folded variant must compute what Conv3d does before it is timed
+        check_same_output(create_model("cnn3d", 8, (f.segments, f.segment_frames, f.n_mels), preset=args.preset),
+                          (f.segments, f.segment_frames, f.n_mels))
     print(f"device: {describe(device)}; preset {args.preset}; batch {batch}; torch {torch.__version__}", flush=True)
     for name in args.models.split(","):
         plain = plain_loop(name, args.preset, batch, args.steps, device)
@@ -122,16 +133,28 @@ def main() -> None:
 
 def variants(name: str, args: argparse.Namespace, batch: int, device: torch.device, data: Dataset):
     """(label, measure) pairs after the plain loop; measure() returns (samples/s, step mode)."""
-    steps, epochs, preset = args.steps, args.epochs, args.preset
+    steps, epochs, preset, cuda = args.steps, args.epochs, args.preset, device.type == "cuda"
+
+    def plain(**switches):
+        return lambda: (plain_loop(name, preset, batch, steps, device, **switches), "")
+
+    def trainer(**settings):
+        return lambda: trainer_loop(name, preset, batch, epochs, device, data, **settings)
+
     found = []
-    if device.type == "cuda":
-        found.append(("+channels-last", lambda: (plain_loop(name, preset, batch, steps, device, True), "")))
+    if cuda:
+        found.append(("+channels-last", plain(channels_last=True)))
         if args.compile:
-            found.append(("+compile", lambda: (plain_loop(name, preset, batch, steps, device, True, True), "")))
-        found.append(("trainer", lambda: trainer_loop(name, preset, batch, epochs, device, data, cuda_graphs=False)))
-    found.append(("trainer", lambda: trainer_loop(name, preset, batch, epochs, device, data)))
+            found.append(("+compile", plain(channels_last=True, compile=True)))
+    if name == "cnn3d":
+        found.append(("+folded 2D", plain(folded=True)))
+        if args.compile:
+            found.append(("+folded+compile", plain(folded=True, compile=True)))
+    if cuda:
+        found.append(("trainer", trainer(cuda_graphs=False)))
+    found.append(("trainer", trainer()))
     if args.compile:  # last: a failed capture leaves the process's CUDA random state unusable
-        found.append(("trainer+compile", lambda: trainer_loop(name, preset, batch, epochs, device, data, compile=True)))
+        found.append(("trainer+compile", trainer(compile=True)))
     return found
 
 

@@ -1,0 +1,80 @@
+"""Where a training step's time goes: the trainer's real step under torch.profiler, top ops by time.
+
+Throughput says how fast; this says what to make faster. The step is the
+trainer's own (crops on the device, SpecAugment, loss, AdamW), run eagerly so
+each kernel is visible (a CUDA graph replays them as one opaque launch).
+
+    python bench/profile_step.py --model cnn3d --preset paper            # a GPU
+    python bench/profile_step.py --model cnn3d --preset paper --compile  # what compile fused
+    python bench/profile_step.py --model cnn3d --preset tiny --steps 20  # the CPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.profiler import ProfilerActivity, profile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from train_throughput import synchronize, synthetic_dataset  # noqa: E402
+
+from ser_core.config import TrainConfig  # noqa: E402
+from ser_core.device import describe, pick_device  # noqa: E402
+from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
+from ser_core.training.step import TrainStep  # noqa: E402
+from ser_core.training.trainer import FoldTrainer, _class_weights  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="cnn3d")
+    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--batch", type=int, help="default: the preset's")
+    parser.add_argument("--steps", type=int, default=50, help="profiled steps (after 10 warm-up steps)")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--model-options", default="{}", help='JSON, e.g. \'{"pool": [2, 2, 2]}\'')
+    parser.add_argument("--rows", type=int, default=25, help="ops listed")
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+
+    device = pick_device(args.device)
+    batch = args.batch or train_preset(args.preset)["batch_size"]
+    features = feature_preset(args.preset)
+    data = synthetic_dataset(max(4 * batch, 256), features.n_mels)
+    train = TrainConfig(model=args.model, preset=args.preset, batch_size=batch, compile=args.compile,
+                        cuda_graphs=False, model_options=json.loads(args.model_options), mixup=0.2)
+    trainer = FoldTrainer(data, train, features, device)
+    rows = np.arange(len(data.mels))
+    batcher, _ = trainer.batcher(rows)
+    model = trainer.new_model().train()
+    step = TrainStep(
+        model, torch.compile(model) if args.compile else model, batcher,
+        labels=torch.tensor(data.y, device=device),
+        class_weights=_class_weights(data.y, len(data.labels)).to(device),
+        cfg=train, amp_dtype=trainer.amp_dtype, batch=batch,
+    )
+    batches = torch.randint(0, len(rows), (10 + args.steps, batch), device=device)
+    for idx in batches[:10]:
+        step(idx, 0.7)
+    synchronize(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for idx in batches[10:]:
+            step(idx, 0.7)
+        synchronize(device)
+
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    print(f"device: {describe(device)}; {args.model} {args.preset}, batch {batch}, {args.steps} steps, "
+          f"compile {args.compile}, model options {args.model_options}; torch {torch.__version__}")
+    print(prof.key_averages().table(sort_by=sort, row_limit=args.rows, max_name_column_width=60))
+
+
+if __name__ == "__main__":
+    main()
