@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ser_core.config import TrainConfig
-from ser_core.paths import ser_home
+from ser_core.paths import jobs_dir
 from ser_core.quickstart import quickstart_run
 from ser_core.training.runs import RunFolder, read_json, write_json
 
@@ -209,7 +209,7 @@ def relaunch(job: Job) -> Job:
 
 
 def quickstart_folder() -> Path:
-    return ser_home() / "jobs" / "quickstart"
+    return jobs_dir() / "quickstart"
 
 
 def quickstart_job() -> Job | None:

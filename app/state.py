@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 
 from app import jobs
-from ser_core.paths import runs_dir, ser_home
+from ser_core.paths import manifests_dir, runs_dir
 from ser_core.quickstart import demo_manifest_path, quickstart_run
 from ser_core.training.runs import RunFolder, list_runs
 
@@ -25,19 +25,6 @@ def runs_root() -> Path:
     root = runs_dir()
     root.mkdir(parents=True, exist_ok=True)
     return root
-
-
-def manifests_root() -> Path:
-    """$SER_HOME/manifests: manifests saved on the Data page, trained on by the Train page."""
-    return ser_home() / "manifests"
-
-
-def sweeps_root() -> Path:
-    return ser_home() / "sweeps"
-
-
-def uploads_root() -> Path:
-    return ser_home() / "uploads"
 
 
 def mtime(path: Path) -> float:
@@ -94,7 +81,7 @@ def load_results(run_path: str) -> dict | None:
 def list_manifests() -> dict[str, Path]:
     """Manifests to train on, by name: the demo corpus's (once generated) and every saved one."""
     found = {"demo": demo_manifest_path()} if demo_manifest_path().is_file() else {}
-    root = manifests_root()
+    root = manifests_dir()
     if root.is_dir():
         found |= {p.stem: p for p in sorted(root.glob("*.csv"))}
     return found

@@ -14,7 +14,7 @@ from ser_core.corpora.aggregate import aggregate, summarize, write_manifest
 from ser_core.corpora.archive import extract_zip
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.features import log_mel, to_volume
-from ser_core.paths import demo_dir
+from ser_core.paths import demo_dir, manifests_dir, uploads_dir
 from ser_core.training.presets import FEATURE_PRESETS, feature_preset
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -80,7 +80,7 @@ def choose_sources() -> list[tuple[str, str]]:
 def extract_upload(file) -> Path | None:
     """Write an uploaded zip under $SER_HOME/uploads and extract it safely; None (and an error) if refused."""
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file.name).stem) or "upload"
-    root = state.uploads_root()
+    root = uploads_dir()
     root.mkdir(parents=True, exist_ok=True)
     archive = root / f"{stem}.zip"
     with open(archive, "wb") as out:
@@ -157,7 +157,7 @@ def save_manifest(table: pd.DataFrame) -> None:
             if not NAME.fullmatch(name):
                 st.error(f"Choose a name of letters, digits, '-', '_' or '.', got {name!r}")
                 return
-            path = write_manifest(table, state.manifests_root() / f"{name}.csv")
+            path = write_manifest(table, manifests_dir() / f"{name}.csv")
             st.success(f"Saved {path}; train on it from the Train page.")
 
 

@@ -7,6 +7,7 @@ import streamlit as st
 
 from app import charts, jobs, state
 from ser_core.config import TrainConfig
+from ser_core.paths import sweeps_dir
 from ser_core.training.presets import FEATURE_PRESETS
 from ser_core.training.progress import describe_sweep, progress
 from ser_core.training.runs import RunFolder
@@ -38,7 +39,7 @@ def new_sweep() -> None:
                    "several minutes on a laptop CPU.")
         if not st.form_submit_button("Start the sweep", type="primary", icon=":material/play_arrow:"):
             return
-    out = state.sweeps_root() / (name.strip() or f"{manifest}-{time.strftime('%m%d-%H%M%S')}")
+    out = sweeps_dir() / (name.strip() or f"{manifest}-{time.strftime('%m%d-%H%M%S')}")
     try:
         train = TrainConfig(preset=preset, split=f"kfold:{k}", epochs=int(epochs), device=device)
         jobs.start_sweep(manifests[manifest], out, sorted(k_seg), sorted(k_mel), train, k_frame=int(k_frame))
@@ -97,7 +98,7 @@ def kernels() -> None:
     st.markdown("The paper's question: which 3D kernel (k_seg, k_frame, k_mel) works best? It found shallow "
                 "temporal (small k_seg) and moderately deep spectral (larger k_mel) kernels best. Each cell of "
                 "the grid below is a speaker-independent cross-validation of one cnn3d.")
-    root = state.sweeps_root()
+    root = sweeps_dir()
     folders = sorted((str(p) for p in root.glob("*") if p.is_dir()), key=lambda p: Path(p).stat().st_mtime,
                      reverse=True) if root.is_dir() else []
     with st.expander("New sweep", expanded=not folders, icon=":material/add:"):

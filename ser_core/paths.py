@@ -7,17 +7,40 @@ from pathlib import Path
 
 
 def ser_home() -> Path:
-    """$SER_HOME, else ~/.ser-explorer. Holds the demo corpus, the feature cache and runs."""
+    """$SER_HOME, else ~/.ser-explorer: every folder below lives in it."""
     return Path(os.environ.get("SER_HOME") or Path.home() / ".ser-explorer").expanduser()
 
 
 def cache_dir() -> Path:
+    """Featurised log-mels, keyed by content and settings (ser_core.features.store)."""
     return ser_home() / "cache"
 
 
 def runs_dir() -> Path:
+    """Run folders the app and `ser quickstart` create."""
     return ser_home() / "runs"
 
 
 def demo_dir() -> Path:
+    """The synthetic demo corpus of the first launch."""
     return ser_home() / "demo"
+
+
+def manifests_dir() -> Path:
+    """Manifests saved on the app's Data page, trained on by its Train page."""
+    return ser_home() / "manifests"
+
+
+def sweeps_dir() -> Path:
+    """Kernel studies started from the app."""
+    return ser_home() / "sweeps"
+
+
+def uploads_dir() -> Path:
+    """Corpus zips uploaded to the app, unpacked."""
+    return ser_home() / "uploads"
+
+
+def jobs_dir() -> Path:
+    """Logs of background jobs the app started (the first launch's quickstart)."""
+    return ser_home() / "jobs"
