@@ -3,11 +3,11 @@
 The plain loop trains on one random batch that already sits on the device (no
 data work at all): bf16 autocast on CUDA, AdamW, nothing else. For context the
 same loop is also timed with the stock switches (channels-last; with --compile
-also torch.compile), and for cnn3d with its convolutions folded into
-channels-last Conv2d (bench/folded_cnn3d.py; checked to give the same output
-first). The trainer does all its real work per step: random crops cut on the
-device, SpecAugment, class-weighted loss, schedule; it is timed eagerly and as
-it runs by default (on CUDA: the step replayed as a CUDA graph).
+also torch.compile), and for cnn3d with its blocks folded into 2D convolutions
+(ser_core.models.folded; the plain loop itself always runs Conv3d). The trainer
+does all its real work per step: random crops cut on the device, SpecAugment,
+class-weighted loss, schedule; it is timed eagerly and as it runs by default (on
+CUDA: the step replayed as a CUDA graph; on the CPU cnn3d runs folded).
 
     python bench/train_throughput.py --preset paper --compile   # a GPU
     python bench/train_throughput.py --preset tiny --steps 30
@@ -26,9 +26,6 @@ import pandas as pd
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from folded_cnn3d import FoldedCnn3d, check_same_output  # noqa: E402
 
 from ser_core.config import TrainConfig  # noqa: E402
 from ser_core.device import autocast_dtype, describe, pick_device  # noqa: E402
@@ -51,8 +48,8 @@ def plain_loop(model_name: str, preset: str, batch: int, steps: int, device: tor
     if channels_last:
         model = model.to(memory_format=model.memory_format)
         x = x.contiguous(memory_format=torch.channels_last_3d)
-    if folded:  # cnn3d as channels-last Conv2d over stacked segments (bench/folded_cnn3d.py)
-        model = FoldedCnn3d(model)
+    if hasattr(model, "fold_segments"):  # cnn3d: plain is Conv3d; folded is its 2D form (ser_core.models.folded)
+        model.fold_segments = folded
     forward = torch.compile(model) if compile else model
     y = torch.randint(0, 8, (batch,), device=device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=device.type == "cuda")
@@ -112,11 +109,7 @@ def main() -> None:
     args = parser.parse_args()
     device = pick_device(args.device)
     batch = args.batch or train_preset(args.preset)["batch_size"]
-    f = feature_preset(args.preset)
-    data = synthetic_dataset(args.clips, f.n_mels)
-    if "cnn3d" in args.models:  # the folded variant must compute what Conv3d does before it is timed
-        check_same_output(create_model("cnn3d", 8, (f.segments, f.segment_frames, f.n_mels), preset=args.preset),
-                          (f.segments, f.segment_frames, f.n_mels))
+    data = synthetic_dataset(args.clips, feature_preset(args.preset).n_mels)
     print(f"device: {describe(device)}; preset {args.preset}; batch {batch}; torch {torch.__version__}", flush=True)
     for name in args.models.split(","):
         plain = plain_loop(name, args.preset, batch, args.steps, device)

@@ -162,3 +162,51 @@ def test_tiny_cnn3d_is_small_and_the_paper_one_is_paper_sized():
     count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
     assert count(create_model("cnn3d", 4, PAPER, preset="tiny")) < 50_000
     assert 1.0e6 < count(create_model("cnn3d", 4, PAPER, preset="paper")) < 1.4e6
+
+
+def _both_ways(model, x):
+    """Logits, gradients and BatchNorm buffers after one training step, Conv3d and folded."""
+    out = {}
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    for fold in (False, True):
+        model.load_state_dict(start)
+        model.zero_grad()
+        model.fold_segments = fold
+        logits = model(x)
+        logits.logsumexp(dim=1).sum().backward()
+        out[fold] = (logits.detach(), {n: p.grad.clone() for n, p in model.named_parameters()},
+                     {n: b.clone() for n, b in model.named_buffers()})
+    return out[False], out[True]
+
+
+@pytest.mark.parametrize("kernel", [(1, 1, 1), (2, 4, 6), (3, 3, 5), (4, 3, 9)])
+def test_folded_cnn3d_computes_what_conv3d_does(kernel):
+    model = create_model("cnn3d", 3, SMALL, preset="tiny", kernel=kernel, dropout=0.0).train()
+    x = volume(5, SMALL)
+    (logits3d, grads3d, buffers3d), (logits2d, grads2d, buffers2d) = _both_ways(model, x)
+    torch.testing.assert_close(logits2d, logits3d, rtol=1e-4, atol=1e-5)
+    for name in grads3d:
+        torch.testing.assert_close(grads2d[name], grads3d[name], rtol=1e-3, atol=1e-5, msg=name)
+    for name in buffers3d:  # running statistics and batch counts move alike
+        torch.testing.assert_close(buffers2d[name], buffers3d[name], rtol=1e-4, atol=1e-5, msg=name)
+    model.eval()
+    with torch.no_grad():
+        model.fold_segments = False
+        reference = model(x)
+        model.fold_segments = True
+        torch.testing.assert_close(model(x), reference, rtol=1e-4, atol=1e-5)
+
+
+def test_cnn3d_folds_on_the_cpu_unless_told_and_not_when_pooling_segments():
+    calls = []
+    model = create_model("cnn3d", 3, SMALL, preset="tiny")
+    model.stages[0].conv.register_forward_hook(lambda *args: calls.append("conv3d"))
+    model(volume(2, SMALL))
+    assert calls == []  # folded: the Conv3d module itself never runs
+    model.fold_segments = False
+    model(volume(2, SMALL))
+    assert calls == ["conv3d"]
+    pooled = create_model("cnn3d", 3, SMALL, preset="tiny", pool=(2, 2, 2))
+    pooled.stages[0].conv.register_forward_hook(lambda *args: calls.append("pooled"))
+    pooled(volume(2, SMALL))
+    assert calls[-1] == "pooled"

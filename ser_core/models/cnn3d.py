@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ser_core.config import ConfigMixin
+from ser_core.models.folded import can_fold, folded_features
 from ser_core.models.registry import VolumeModel, register_model
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
@@ -32,6 +33,7 @@ class ConvBlock(nn.Module):
         dims = len(kernel)
         left = tuple((k - 1) // 2 for k in kernel)
         right = tuple(k // 2 for k in kernel)
+        self.padding, self.pool_size = (left, right), tuple(pool)  # zeros before / after each axis
         if left == right:
             self.pad = nn.Identity()
             padding = left
@@ -94,7 +96,12 @@ class Cnn3dConfig(ConfigMixin):
 
 @register_model("cnn3d")
 class Cnn3d(VolumeModel):
-    """Conv3d blocks over (S, L, F), global average pool, dropout, linear classifier."""
+    """Conv3d blocks over (S, L, F), global average pool, dropout, linear classifier.
+
+    On the CPU the blocks run folded into 2D convolutions (ser_core.models.folded):
+    the same weights and results, faster there. `fold_segments` True / False forces
+    either computation on any device.
+    """
 
     config_class = Cnn3dConfig
     memory_format = torch.channels_last_3d
@@ -110,8 +117,12 @@ class Cnn3d(VolumeModel):
         self.embedding_dim = config.channels[-1]
         self.head_drop = nn.Dropout(config.dropout)
         self.fc = nn.Linear(self.embedding_dim, num_classes)
+        self.fold_segments: bool | None = None  # None: folded on the CPU, where it is measured faster
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, L, F) -> (B, channels[-1])."""
         self.check_input(x)
+        fold = x.device.type == "cpu" if self.fold_segments is None else self.fold_segments
+        if fold and can_fold(self.stages):
+            return folded_features(self.stages, x, self.training)
         return self.global_pool(self.stages(x)).flatten(1)
