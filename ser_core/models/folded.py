@@ -4,9 +4,10 @@ A Conv3d with kernel (k_seg, k_frame, k_mel) is a Conv2d over (frames, mels) who
 input channels are each segment stacked with its k_seg - 1 neighbours. Kept as
 (batch, segments, frames, mels, channels) between blocks, BatchNorm, the
 activation and a (1, p, q) max-pool become their 2D versions on (batch x
-segments) images, which oneDNN runs faster than its 3D kernels on small
-volumes (the tiny cnn3d trains 1.2x faster, 1.75x with torch.compile; see
-BENCHMARKS.md). Blocks that pool across segments cannot fold.
+segments) images. On 2 CPU cores oneDNN runs those faster than its 3D kernels on
+small volumes: the tiny cnn3d's training step is 1.14-1.23x faster, 1.2-1.7x under
+torch.compile (BENCHMARKS.md); at the paper's size the CPU is compute-bound and
+both take the same time. Blocks that pool across segments cannot fold.
 """
 
 from __future__ import annotations
