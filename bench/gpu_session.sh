@@ -34,7 +34,7 @@ grep -A 24 "^device" "$OUT/profile-cnn3d.log"; elapsed profile
 RECIPES=(
   "ravdess-C-cnn3d   --corpora ravdess --models cnn3d --set mixup=0.2 --set epochs=80 --set select=last"
   "ravdess-C-cnn2d   --corpora ravdess --models cnn2d --set mixup=0.2 --set epochs=80 --set select=last"
-  "ravdess-C-cnn_lstm --corpora ravdess --models cnn_lstm --set mixup=0.2 --set epochs=80 --set select=last"
+  "ravdess-C-cnn3d-5blocks --corpora ravdess --models cnn3d --set mixup=0.2 --set epochs=80 --set select=last --set model_options={\"channels\":[24,48,96,128,128]}"
 )
 running=0
 for recipe in "${RECIPES[@]}"; do
