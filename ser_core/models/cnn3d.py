@@ -118,11 +118,12 @@ class Cnn3d(VolumeModel):
         self.head_drop = nn.Dropout(config.dropout)
         self.fc = nn.Linear(self.embedding_dim, num_classes)
         self.fold_segments: bool | None = None  # None: folded on the CPU, where it is measured faster
+        self.foldable = can_fold(self.stages)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, L, F) -> (B, channels[-1])."""
         self.check_input(x)
         fold = x.device.type == "cpu" if self.fold_segments is None else self.fold_segments
-        if fold and can_fold(self.stages):
-            return folded_features(self.stages, x, self.training)
+        if fold and self.foldable:
+            return folded_features(self.stages, x)
         return self.global_pool(self.stages(x)).flatten(1)

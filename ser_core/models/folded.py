@@ -1,13 +1,13 @@
 """The 3D CNN's conv blocks computed with 2D convolutions: same weights, same maths, faster on CPUs.
 
 A Conv3d with kernel (k_seg, k_frame, k_mel) is a Conv2d over (frames, mels) whose
-input channels are each segment stacked with its k_seg - 1 neighbours. Kept as
-(batch, segments, frames, mels, channels) between blocks, BatchNorm, the
-activation and a (1, p, q) max-pool become their 2D versions on (batch x
-segments) images. On 2 CPU cores oneDNN runs those faster than its 3D kernels on
-small volumes: the tiny cnn3d's training step is 1.14-1.23x faster, 1.2-1.7x under
-torch.compile (BENCHMARKS.md); at the paper's size the CPU is compute-bound and
-both take the same time. Blocks that pool across segments cannot fold.
+input channels are each segment stacked with its k_seg - 1 neighbours, on (batch x
+segments) images; the block's own BatchNorm, activation and (1, p, q) max-pool then
+run on those images as volumes one segment deep. On 2 CPU cores oneDNN runs the 2D
+convolutions faster than its 3D ones on small volumes: the tiny cnn3d's training
+step is 1.14-1.23x faster, 1.2-1.7x under torch.compile (BENCHMARKS.md); at the
+paper's size the CPU is compute-bound and both take the same time. Blocks that pool
+across segments cannot fold.
 """
 
 from __future__ import annotations
@@ -18,20 +18,20 @@ from torch import nn
 
 
 def can_fold(stages: nn.Sequential) -> bool:
-    """Whether every block keeps the segment axis whole (pool 1 over segments), with BatchNorm's usual momentum."""
-    return all(block.pool_size[0] == 1 and block.norm.momentum is not None for block in stages)
+    """Whether every block keeps the segment axis whole (pool 1 over segments)."""
+    return all(block.pool_size[0] == 1 for block in stages)
 
 
-def folded_features(stages: nn.Sequential, x: torch.Tensor, training: bool) -> torch.Tensor:
+def folded_features(stages: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
     """(B, 1, S, L, F) -> (B, channels[-1]): what global average pooling after `stages` gives."""
     batch, _, segments, frames, mels = x.shape
     h = x.reshape(batch, segments, frames, mels, 1)  # channels last
     for block in stages:
-        h = _folded_block(h, block, training)
+        h = _folded_block(h, block)
     return h.mean(dim=(1, 2, 3))
 
 
-def _folded_block(h: torch.Tensor, block: nn.Module, training: bool) -> torch.Tensor:
+def _folded_block(h: torch.Tensor, block: nn.Module) -> torch.Tensor:
     batch, segments, _, _, channels = h.shape
     (seg_lo, frame_lo, mel_lo), (seg_hi, frame_hi, mel_hi) = block.padding
     # The zeros Conv3d pads with: around segments here, around frames and mels by conv2d when symmetric
@@ -49,15 +49,7 @@ def _folded_block(h: torch.Tensor, block: nn.Module, training: bool) -> torch.Te
     weight = weight.transpose(1, 2).reshape(out, k_seg * channels, *weight.shape[3:])
     y = F.conv2d(images, weight.contiguous(memory_format=torch.channels_last),
                  padding=(frame_lo, mel_lo) if symmetric else 0)
-    y = block.act(_batch_norm(y, block.norm, training))
-    if max(block.pool_size) > 1:
-        y = F.max_pool2d(y, block.pool_size[1:])
+    # The block's own BatchNorm, activation and (1, p, q) pool, on a view with one segment per image.
+    y = block.pool(block.act(block.norm(y.unsqueeze(2)))).squeeze(2)
     return y.permute(0, 2, 3, 1).reshape(batch, segments, y.shape[2], y.shape[3], out)
 
-
-def _batch_norm(y: torch.Tensor, norm: nn.BatchNorm3d, training: bool) -> torch.Tensor:
-    """BatchNorm3d's own computation and bookkeeping, on the 4D layout (it normalises per channel either way)."""
-    if training and norm.track_running_stats and norm.num_batches_tracked is not None:
-        norm.num_batches_tracked.add_(1)
-    return F.batch_norm(y, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                        training or norm.running_mean is None, norm.momentum, norm.eps)
