@@ -28,8 +28,7 @@ from train_throughput import synchronize, synthetic_dataset  # noqa: E402
 from ser_core.config import TrainConfig  # noqa: E402
 from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
-from ser_core.training.step import TrainStep  # noqa: E402
-from ser_core.training.trainer import FoldTrainer, _class_weights  # noqa: E402
+from ser_core.training.trainer import FoldTrainer  # noqa: E402
 
 
 def main() -> None:
@@ -54,12 +53,7 @@ def main() -> None:
     rows = np.arange(len(data.mels))
     batcher, _ = trainer.batcher(rows)
     model = trainer.new_model().train()
-    step = TrainStep(
-        model, torch.compile(model) if args.compile else model, batcher,
-        labels=torch.tensor(data.y, device=device),
-        class_weights=_class_weights(data.y, len(data.labels)).to(device),
-        cfg=train, amp_dtype=trainer.amp_dtype, batch=batch,
-    )
+    step = trainer.train_step(model, batcher, rows, batch)
     batches = torch.randint(0, len(rows), (10 + args.steps, batch), device=device)
     for idx in batches[:10]:
         step(idx, 0.7)

@@ -62,8 +62,8 @@ def main() -> None:
 
     predicted = {mode: np.empty(len(data.y), dtype=np.int64) for mode in MODES}
     started = time.time()
+    trainer = FoldTrainer(data, train, features, device)
     for index, fold in enumerate(folds):
-        trainer = FoldTrainer(data, train, features, device)
         batcher, training_stats = trainer.batcher(fold.train)
         model, _ = trainer.fit(batcher, fold.train, fold.val, seed=train.seed + index, epochs=train.epochs)
         predictor = Predictor(model, data.labels, features, training_stats, device)

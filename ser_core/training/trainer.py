@@ -82,6 +82,16 @@ class FoldTrainer:
     def autocast(self):
         return autocast(self.device, self.amp_dtype)
 
+    def train_step(self, model: torch.nn.Module, batcher: WindowBatcher, train_rows: np.ndarray,
+                   batch: int) -> TrainStep:
+        """The step that trains `model` on `train_rows` (compiled if asked), with those rows' class weights."""
+        return TrainStep(
+            model, torch.compile(model) if self.train.compile else model, batcher,
+            labels=torch.tensor(self.data.y, device=self.device),
+            class_weights=_class_weights(self.data.y[train_rows], len(self.data.labels)).to(self.device),
+            cfg=self.train, amp_dtype=self.amp_dtype, batch=batch,
+        )
+
     def fit(
         self,
         batcher: WindowBatcher,
@@ -101,12 +111,7 @@ class FoldTrainer:
         batch = min(cfg.batch_size, n, max(8, n // 8))
         steps_per_epoch = max(1, n // batch)  # drop the ragged tail: BatchNorm needs >1 sample, graphs a fixed shape
         lr_factor = _warmup_cosine(steps_per_epoch * epochs, int(cfg.warmup_epochs * steps_per_epoch))
-        step = TrainStep(
-            model, torch.compile(model) if cfg.compile else model, batcher,
-            labels=torch.tensor(self.data.y, device=self.device),
-            class_weights=_class_weights(self.data.y[train_rows], len(self.data.labels)).to(self.device),
-            cfg=cfg, amp_dtype=self.amp_dtype, batch=batch,
-        )
+        step = self.train_step(model, batcher, train_rows, batch)
         rows = torch.from_numpy(train_rows).to(self.device)
 
         best = {"ua": -1.0, "epoch": epochs, "state": None}
