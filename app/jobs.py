@@ -149,7 +149,8 @@ def train_args(manifest: str | Path, out: str | Path, train: TrainConfig, resume
         "train", "-m", str(manifest), "--out", str(out),
         "--model", train.model, "--preset", train.preset, "--split", train.split,
         "--epochs", train.epochs, "--batch-size", train.batch_size, "--lr", train.lr,
-        "--mixup", train.mixup, "--select", train.select, "--seed", train.seed, "--device", train.device, "--quiet",
+        "--mixup", train.mixup, "--freq-warp", train.freq_warp, "--time-stretch", train.time_stretch,
+        "--ema", train.ema, "--select", train.select, "--seed", train.seed, "--device", train.device, "--quiet",
     ]
     if train.kernel:
         args += ["--kernel", ",".join(map(str, train.kernel))]

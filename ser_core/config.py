@@ -155,6 +155,9 @@ class TrainConfig(ConfigMixin):
     freq_masks: int = 2
     freq_mask_bins: int = 8
     mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0 = off
+    freq_warp: float = 0.0  # mel axis stretched by a random factor in [1 - w, 1 + w] per clip (VTLP-style); 0 = off
+    time_stretch: float = 0.0  # windows read at a random rate in [1 - s, 1 + s] per clip (tempo); 0 = off
+    ema: float = 0.0  # decay of a moving average of the weights, evaluated and saved instead of them; 0 = off
     eval_windows: int = 3  # windows averaged per test clip (centre and spread)
     device: str = "auto"  # auto = CUDA, else MPS, else CPU
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
@@ -172,6 +175,12 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.select not in ("best", "last"):
             raise ValueError(f"select must be best or last, got {self.select!r}")
+        if not (0 <= self.freq_warp < 0.5 and 0 <= self.time_stretch < 0.5):
+            raise ValueError(
+                f"freq_warp and time_stretch must be in [0, 0.5), got {self.freq_warp}, {self.time_stretch}"
+            )
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         for item in self.merge:

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from ser_core.training.batches import WindowBatcher, spec_augment
+from ser_core.training.batches import WindowBatcher, random_factors, spec_augment, warp_mels
 
 
 def ramp(frames, n_mels=4, base=0.0):
@@ -58,3 +58,37 @@ def test_spec_augment_masks_bands_and_keeps_the_rest():
     full_bins = (flat == 0).all(dim=1)
     assert full_bins.any()
     assert spec_augment(x, 0, 0, 0, 0).equal(x)
+
+
+def test_windows_read_at_a_rate_skip_or_repeat_frames():
+    b = WindowBatcher([ramp(100)], segments=2, segment_frames=10, device=torch.device("cpu"))
+    idx = torch.tensor([0, 0, 0])
+    starts = torch.full((3,), b.window)  # the clip's first frame
+    x = b.windows(idx, starts, rates=torch.tensor([1.0, 2.0, 0.5])).reshape(3, -1, 4)[..., 0]
+    assert torch.equal(x[0], b.windows(idx[:1], starts[:1]).reshape(-1, 4)[:, 0])
+    assert (x[1].diff() == 2).all() and x[1, 0] == 1  # twice as fast: every other frame
+    assert (x[2].diff() >= 0).all() and x[2, -1] == 10  # half as fast: 10 frames fill the window
+
+
+def test_random_starts_for_fast_windows_stay_inside_the_clip():
+    b = WindowBatcher([ramp(40), ramp(8)], segments=2, segment_frames=10, device=torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    idx = torch.tensor([0, 1] * 200)
+    rates = random_factors(len(idx), 0.4, torch.device("cpu"), g)
+    assert 0.6 <= rates.min() < 0.7 and 1.3 < rates.max() <= 1.4
+    x = b.windows(idx, b.random_starts(idx, g, rates=rates), rates).reshape(400, -1, 4)[..., 0]
+    assert (x[0::2] > 0).all()  # a long clip's window, fast or slow, is all speech
+    # A short clip lands inside the window from end to end (steps under 2 frames skip at most one frame).
+    assert all(row[row > 0].min() <= 2 and row[row > 0].max() >= 7 for row in x[1::2])
+
+
+def test_warping_the_mel_axis_moves_a_formant_and_keeps_the_shape():
+    x = torch.zeros(3, 1, 2, 5, 16)
+    x[..., 4] = 1.0  # energy in bin 4 only
+    y = warp_mels(x, torch.tensor([1.0, 2.0, 0.5]))
+    assert y.shape == x.shape and torch.equal(y[0], x[0])  # factor 1: unchanged
+    assert y[1, 0, 0, 0].argmax() == 8  # up: bin 4 -> 8
+    assert y[2, 0, 0, 0].argmax() == 2  # down: bin 4 -> 2
+    ramp_mels = torch.arange(16.0).expand(1, 1, 1, 1, 16)
+    half = warp_mels(ramp_mels, torch.tensor([0.5]))[0, 0, 0, 0]
+    assert torch.allclose(half[:8], torch.arange(0, 16.0, 2)) and (half[8:] == 15).all()  # the top bin repeats

@@ -1,5 +1,7 @@
 """The training step (eager on CPU; CUDA graphs need a GPU), its loss, and the fit options around it."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,6 +84,57 @@ def test_select_last_keeps_the_final_weights_and_trains_every_epoch():
         assert torch.equal(a, b)  # same seed, same steps: the returned weights are the last epoch's, reproducibly
 
 
+def test_weight_average_follows_the_model_with_a_warming_decay():
+    from ser_core.training.averaging import WeightAverage
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    average = WeightAverage(model, decay=0.5)
+    assert not any(p.requires_grad for p in average.model.parameters())
+    expected = [p.detach().clone() for p in average.model.parameters()]
+    for updates in (1, 2, 3):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(1.0)
+        model(torch.randn(4, 3))  # training mode: BatchNorm's statistics and counter move
+        average.update()
+        decay = min(0.5, (1 + updates) / (10 + updates))  # 2/11, 3/12, then the cap
+        expected = [decay * e + (1 - decay) * p.detach() for e, p in zip(expected, model.parameters())]
+        for e, a in zip(expected, average.model.parameters()):
+            assert torch.allclose(e, a)
+    bn, bn_average = model[1], average.model[1]
+    assert bn_average.num_batches_tracked == bn.num_batches_tracked == 3  # counters copied
+    assert not torch.allclose(bn_average.running_mean, bn.running_mean)  # statistics averaged like weights
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(model, decay=1.0)
+
+
+def test_fit_with_averaging_returns_the_averaged_model():
+    data = separable()
+    train_rows, val_rows = np.arange(36), np.arange(36, 48)
+    events = []
+    trainer = tiny_trainer(data, ema=0.9, select="last")
+    batcher, _ = trainer.batcher(np.arange(48))
+    model, info = trainer.fit(batcher, train_rows, val_rows, seed=0, epochs=6, on_epoch=events.append)
+    plain, _ = tiny_trainer(data, select="last").fit(batcher, train_rows, val_rows, seed=0, epochs=6)
+    assert not any(p.requires_grad for p in model.parameters())  # the average, not the trained copy
+    assert not all(torch.equal(a, b) for a, b in zip(model.parameters(), plain.parameters()))
+    assert info["best_val_ua"] == max(e["val_ua"] for e in events) and events[-1]["val_ua"] == 1.0  # it learns
+
+
+def test_augmentations_that_are_off_draw_nothing():
+    """Switching an augmentation off must leave the random stream, and so earlier results, as they were."""
+    data = separable()
+    trainer = tiny_trainer(data, select="last")
+    batcher, _ = trainer.batcher(np.arange(48))
+    a, _ = trainer.fit(batcher, np.arange(36), np.arange(36, 48), seed=0, epochs=2)
+    warped, _ = tiny_trainer(data, select="last", freq_warp=0.2, time_stretch=0.2).fit(
+        batcher, np.arange(36), np.arange(36, 48), seed=0, epochs=2)
+    b, _ = tiny_trainer(data, select="last", freq_warp=0.0, time_stretch=0.0).fit(
+        batcher, np.arange(36), np.arange(36, 48), seed=0, epochs=2)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), warped.state_dict().values()))
+
+
 def test_model_options_reach_the_model():
     trainer = tiny_trainer(separable(), model_options={"dropout": 0.42, "channels": [3, 5]})
     model = trainer.new_model()
@@ -93,6 +146,9 @@ def test_model_options_reach_the_model():
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="select"):
         TrainConfig(select="first")
+    for bad in ({"freq_warp": 0.5}, {"time_stretch": -0.1}, {"ema": 1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            TrainConfig(**bad)
     restored = TrainConfig.from_dict(TrainConfig(model_options={"pool": [2, 2, 2]}).to_dict())
     assert restored.model_options == {"pool": [2, 2, 2]}
 
@@ -110,6 +166,19 @@ def test_command_line_settings_fall_back_to_the_preset():
         ["train", "-m", "m.csv", "--out", "r", "--mixup", "0.3", "--no-cuda-graphs", "--select", "last"])
     train, _ = configs_from_args(args)
     assert train.mixup == 0.3 and not train.cuda_graphs and train.select == "last"
+
+
+def test_the_app_launches_the_settings_it_was_given():
+    """The training page's settings survive the trip through `ser train`'s command line."""
+    from app.jobs import train_args
+    from ser_core.cli import build_parser
+    from ser_core.cli.train import configs_from_args
+
+    chosen = TrainConfig(model="cnn2d", preset="tiny", split="loso", epochs=7, batch_size=24, lr=0.02, mixup=0.3,
+                         freq_warp=0.1, time_stretch=0.05, ema=0.99, select="last", seed=3, kernel=(2, 3, 5),
+                         emotions=("angry", "sad"), merge=("calm=neutral",), final_model=False)
+    args = build_parser().parse_args([str(a) for a in train_args("m.csv", "run", chosen)])
+    assert configs_from_args(args)[0] == chosen
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
@@ -131,3 +200,15 @@ def test_class_weights_make_every_emotion_count_alike():
     counts = np.bincount(y, minlength=4)
     assert np.allclose((w * counts)[:3], (w * counts)[0])  # each present class weighs the same in total
     assert w[3] == 0 and np.isclose(w[y].mean(), 1.0)  # the loss keeps its scale
+
+
+def test_a_run_begun_before_a_setting_existed_resumes_as_the_same_work():
+    from ser_core.training.trainer import _same_work, run_config
+
+    current = run_config(TrainConfig(), FEATURES, "m.csv")
+    older = json.loads(json.dumps(current))
+    for added in ("freq_warp", "time_stretch", "ema"):
+        del older["train"][added]  # config.json as written before these settings came
+    assert _same_work(older, current)
+    assert not _same_work(older, run_config(TrainConfig(ema=0.99), FEATURES, "m.csv"))
+    assert _same_work(older, run_config(TrainConfig(device="cpu", compile=True), FEATURES, "m.csv"))

@@ -58,6 +58,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     p.add_argument("--batch-size", type=int, help="default: the preset's")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
     p.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 = off (default: the preset's)")
+    p.add_argument("--freq-warp", type=float, help="stretch mel axes by up to this fraction, VTLP-style; 0 = off")
+    p.add_argument("--time-stretch", type=float, help="play windows up to this fraction faster or slower; 0 = off")
+    p.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay; 0 = off")
     p.add_argument("--select", choices=("best", "last"), default=d.select,
                    help="keep the best validation epoch's weights (early stopping) or the last epoch's")
     p.add_argument("--seed", type=int, default=d.seed)
@@ -76,7 +79,8 @@ def _csv(text: str | None, cast=str) -> tuple | None:
 def configs_from_args(args: argparse.Namespace, **train_overrides) -> tuple[TrainConfig, FeatureConfig]:
     from ser_core.training.presets import feature_preset, train_preset
 
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "mixup": args.mixup}
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "mixup": args.mixup,
+             "freq_warp": args.freq_warp, "time_stretch": args.time_stretch, "ema": args.ema}
     preset = train_preset(args.preset) | {k: v for k, v in given.items() if v is not None}
     train = TrainConfig(
         model=getattr(args, "model", "cnn3d"),

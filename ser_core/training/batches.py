@@ -45,12 +45,16 @@ class WindowBatcher:
     def __len__(self) -> int:
         return self.data.shape[0]
 
-    def _bounds(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        slack = self.lengths[idx] - self.window
+    def _bounds(self, idx: torch.Tensor, rates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        # Frames from a window's first to its last read (see `windows`).
+        span = self.window if rates is None else ((self.window - 1) * rates).long() + 1
+        slack = self.lengths[idx] - span
         return self.window + slack.clamp(max=0), self.window + slack.clamp(min=0)
 
-    def random_starts(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        low, high = self._bounds(idx)
+    def random_starts(self, idx: torch.Tensor, generator: torch.Generator | None = None,
+                      rates: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) random starts; with `rates`, for windows read at those rates (see `windows`)."""
+        low, high = self._bounds(idx, rates)
         u = torch.rand(idx.shape[0], device=self.device, generator=generator)
         return low + (u * (high - low + 1).float()).long().clamp(max=(high - low))
 
@@ -62,9 +66,17 @@ class WindowBatcher:
         steps = torch.linspace(0, 1, count, device=self.device)
         return low[:, None] + (steps[None, :] * (high - low)[:, None].float()).round().long()
 
-    def windows(self, idx: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
-        """Volumes (B, 1, S, L, F) for clips `idx` (B,) cut at `starts` (B,)."""
-        frames = starts[:, None] + self._frames[None, :]
+    def windows(self, idx: torch.Tensor, starts: torch.Tensor, rates: torch.Tensor | None = None) -> torch.Tensor:
+        """Volumes (B, 1, S, L, F) for clips `idx` (B,) cut at `starts` (B,).
+
+        With `rates` (B,), window i reads every rates[i]-th frame (nearest): above 1 the
+        speech plays faster (more of the clip fits), below 1 slower.
+        """
+        if rates is None:
+            frames = starts[:, None] + self._frames[None, :]
+        else:
+            steps = (self._frames[None, :] * rates[:, None]).long()
+            frames = (starts[:, None] + steps).clamp(max=self.data.shape[1] - 1)  # starts cut for rate 1 may run over
         x = self.data[idx[:, None], frames]  # (B, W, F)
         return x.view(-1, 1, self.segments, self.segment_frames, self.n_mels)
 
@@ -101,3 +113,26 @@ def _band_mask(
     pos = torch.arange(size, device=device)[None, None, :]
     inside = (pos >= start[..., None]) & (pos < (start + width)[..., None])
     return inside.any(dim=1)
+
+
+def random_factors(batch: int, spread: float, device: torch.device,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
+    """(batch,) factors uniform in [1 - spread, 1 + spread]."""
+    return 1 + (torch.rand(batch, device=device, generator=generator) * 2 - 1) * spread
+
+
+def warp_mels(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Stretch each clip's mel axis by its factor (B,), VTLP-style, interpolating linearly.
+
+    A factor above 1 moves energy up the mel axis (as from a shorter vocal tract),
+    below 1 down; bins read from past the top repeat the top bin. Speakers differ
+    in just this way, so training on warped copies helps with unseen speakers.
+    """
+    f = x.shape[-1]
+    source = (torch.arange(f, device=x.device, dtype=torch.float32)[None, :] / factors[:, None]).clamp(max=f - 1)
+    low = source.floor().long()
+    high = (low + 1).clamp(max=f - 1)
+    frac = (source - low).to(x.dtype).view(-1, 1, 1, 1, f)
+    below = x.gather(-1, low.view(-1, 1, 1, 1, f).expand_as(x))
+    above = x.gather(-1, high.view(-1, 1, 1, 1, f).expand_as(x))
+    return below + (above - below) * frac

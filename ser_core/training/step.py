@@ -19,7 +19,8 @@ import torch
 
 from ser_core.config import TrainConfig
 from ser_core.device import autocast
-from ser_core.training.batches import WindowBatcher, spec_augment
+from ser_core.training.averaging import WeightAverage
+from ser_core.training.batches import WindowBatcher, random_factors, spec_augment, warp_mels
 
 WARMUP_STEPS = 3  # eager steps before capture: cuDNN autotuning, lazy allocations, compilation
 
@@ -48,6 +49,8 @@ class TrainStep:
             model.parameters(), lr=self.lr, weight_decay=cfg.weight_decay,
             fused=self.device.type == "cuda", capturable=self.use_graph,
         )
+        # Evaluate and save this instead of `model` when averaging is on (see ser_core.training.averaging).
+        self.average = WeightAverage(model, cfg.ema) if cfg.ema > 0 else None
         self.idx = torch.zeros(batch, dtype=torch.long, device=self.device)
         self.lam = torch.ones((), device=self.device)
         self.graph: torch.cuda.CUDAGraph | None = None
@@ -107,7 +110,11 @@ class TrainStep:
 
     def _step(self) -> torch.Tensor:
         cfg, idx = self.cfg, self.idx
-        x = self.batcher.windows(idx, self.batcher.random_starts(idx))
+        # Each augmentation draws only when it is on, so switching one on leaves the others' draws alone.
+        rates = random_factors(len(idx), cfg.time_stretch, self.device) if cfg.time_stretch > 0 else None
+        x = self.batcher.windows(idx, self.batcher.random_starts(idx, rates=rates), rates)
+        if cfg.freq_warp > 0:
+            x = warp_mels(x, random_factors(len(idx), cfg.freq_warp, self.device))
         x = spec_augment(x, cfg.time_masks, cfg.time_mask_frames, cfg.freq_masks, cfg.freq_mask_bins)
         if self.device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last_3d)
@@ -122,6 +129,8 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.average is not None:
+            self.average.update()
         return loss.detach()
 
     def _ce(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

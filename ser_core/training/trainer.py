@@ -112,6 +112,7 @@ class FoldTrainer:
         steps_per_epoch = max(1, n // batch)  # drop the ragged tail: BatchNorm needs >1 sample, graphs a fixed shape
         lr_factor = _warmup_cosine(steps_per_epoch * epochs, int(cfg.warmup_epochs * steps_per_epoch))
         step = self.train_step(model, batcher, train_rows, batch)
+        evaluated = step.average.model if step.average is not None else model  # what validates, and is returned
         rows = torch.from_numpy(train_rows).to(self.device)
 
         best = {"ua": -1.0, "epoch": epochs, "state": None}
@@ -138,12 +139,13 @@ class FoldTrainer:
                 "step_mode": step.mode,
             }
             if len(val_rows):
-                probs = self.predict(model, batcher, val_rows)
+                probs = self.predict(evaluated, batcher, val_rows)
                 val = scores(self.data.y[val_rows], probs.argmax(1), len(self.data.labels))
                 event.update(val_ua=val["ua"], val_wa=val["wa"])
                 if val["ua"] > best["ua"]:
                     keep = cfg.select == "best"  # "last" only records which epoch validated best
-                    best = {"ua": val["ua"], "epoch": epoch, "state": copy.deepcopy(model.state_dict()) if keep else None}
+                    state = copy.deepcopy(evaluated.state_dict()) if keep else None
+                    best = {"ua": val["ua"], "epoch": epoch, "state": state}
                     since_best = 0
                 else:
                     since_best += 1
@@ -154,8 +156,8 @@ class FoldTrainer:
                 break
         step.release()
         if best["state"] is not None:
-            model.load_state_dict(best["state"])
-        return model, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["ua"] >= 0 else None}
+            evaluated.load_state_dict(best["state"])
+        return evaluated, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["ua"] >= 0 else None}
 
     @torch.no_grad()
     def predict(self, model: torch.nn.Module, batcher: WindowBatcher, rows: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -328,9 +330,11 @@ def _same_work(previous: dict, current: dict) -> bool:
     """A resumed run may change where and how fast it runs, not what it computes."""
     where = ("device", "compile", "cuda_graphs")
     current = json.loads(json.dumps(current))  # compare as config.json holds it: tuples are lists there
+    # A setting added since the previous run began is missing from its config: it ran with the default.
+    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
 
     def what(train: dict) -> dict:
-        return {k: v for k, v in train.items() if k not in where}
+        return {k: v for k, v in (defaults | train).items() if k not in where}
 
     return what(previous.get("train", {})) == what(current["train"]) and previous.get("features") == current["features"]
 
