@@ -63,12 +63,15 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few clips per speaker, 1 epoch: checks the paths only")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a TrainConfig setting for every run, e.g. --set mixup=0.2 --set patience=20")
+    parser.add_argument("--feature", action="append", default=[], metavar="KEY=VALUE",
+                        help="a FeatureConfig setting over the preset's, e.g. --feature segments=5")
     parser.add_argument("--level", default="rms", help="audio level normalisation: rms, peak or none")
     parser.add_argument("--out", help="write the table as JSON here")
     args = parser.parse_args()
 
     features = feature_preset(args.preset)
-    features = features.replace(audio=features.audio.replace(level=args.level))
+    features = features.replace(audio=features.audio.replace(level=args.level),
+                                **dict(parse_setting(s) for s in args.feature))
     settings = train_preset(args.preset) | dict(parse_setting(s) for s in args.set)
     base = TrainConfig(preset=args.preset, device=args.device, final_model=False, **settings)
     if args.epochs:
@@ -77,7 +80,7 @@ def main() -> None:
         base = base.replace(epochs=1)
     print(f"device: {describe(pick_device(args.device))}; epochs {base.epochs}; features "
           f"{features.segments}x{features.segment_frames}x{features.n_mels}, level {args.level}; "
-          f"settings {args.set}", flush=True)
+          f"settings {args.set + args.feature}", flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in args.corpora.split(","):
@@ -93,7 +96,7 @@ def main() -> None:
                        "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
                        "wall_s": time.time() - t0, "device": r["device"], "epochs": train.epochs,
                        "best_epochs": [f["best_epoch"] for f in r["per_fold"].values()],
-                       "settings": args.set, "level": args.level}
+                       "settings": args.set, "features": args.feature, "level": args.level}
                 rows.append(row)
                 print(f"{corpus:8s} {model:9s} UA {row['ua']:.3f} (+-{row['fold_ua_std']:.3f} over folds)  "
                       f"WA {row['wa']:.3f}  F1 {row['macro_f1']:.3f}  {row['params']:,} params  "
