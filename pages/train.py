@@ -77,13 +77,22 @@ def new_run() -> None:
         batch_size = c[0].number_input("Batch size", 2, 1024, defaults.batch_size)
         lr = c[1].number_input("Learning rate", 1e-5, 1.0, defaults.lr, format="%.4f")
         final = c[2].checkbox("Final model on all speakers", True, help="Needed for Explore and Live")
-        c = st.columns(3)
+        c = st.columns(4)
         mixup = c[0].number_input("Mixup alpha", 0.0, 2.0, defaults.mixup, step=0.1,
                                   help="Train on blends of two clips and their labels; 0 = off")
-        select = c[1].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(defaults.select),
+        freq_warp = c[1].number_input("Mel warp", 0.0, 0.4, defaults.freq_warp, step=0.05,
+                                      help="Stretch each clip's mel axis by up to this fraction, as a longer or "
+                                           "shorter vocal tract would (VTLP); 0 = off")
+        time_stretch = c[2].number_input("Tempo", 0.0, 0.4, defaults.time_stretch, step=0.05,
+                                         help="Play each training window up to this fraction faster or slower; 0 = off")
+        ema = c[3].number_input("Weight average", 0.0, 0.999, defaults.ema, step=0.01, format="%.3f",
+                                help="Evaluate and keep a moving average of the weights with this decay "
+                                     "(0.99: about the last 100 steps); 0 = off")
+        c = st.columns(2)
+        select = c[0].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(defaults.select),
                                 format_func={"best": "the best validation epoch", "last": "the last epoch"}.get,
                                 help="best: early stopping on the validation speakers; last: every epoch runs")
-        run_name = st.text_input("Run name", placeholder=f"{model}-{name}-<time>")
+        run_name = c[1].text_input("Run name", placeholder=f"{model}-{name}-<time>")
         if not st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
             return
     merge_map = dict(m.split("=") for m in merges)
@@ -93,7 +102,8 @@ def new_run() -> None:
             model=model, preset=preset, kernel=kernel if model == "cnn3d" else None,
             split=f"kfold:{k}" if split_kind == "kfold" else split_kind,
             emotions=None if set(chosen) == set(emotions) else tuple(kept), merge=tuple(merges),
-            epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), mixup=float(mixup), select=select,
+            epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), mixup=float(mixup),
+            freq_warp=float(freq_warp), time_stretch=float(time_stretch), ema=float(ema), select=select,
             device=device, final_model=final,
         )
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")

@@ -218,7 +218,8 @@ def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_d
         numbers = {box.label: box.value for box in at.number_input}
         assert numbers["Epochs"] == train_preset(preset)["epochs"]
         assert numbers["Learning rate"] == pytest.approx(train_preset(preset)["lr"])
-    next(box for box in at.number_input if box.label == "Mixup alpha").set_value(0.3)
+    for label, value in (("Mixup alpha", 0.3), ("Mel warp", 0.1), ("Tempo", 0.05), ("Weight average", 0.99)):
+        next(box for box in at.number_input if box.label == label).set_value(value)
     next(box for box in at.selectbox if box.label == "Keep the weights of").select("last")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
@@ -226,3 +227,5 @@ def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_d
     assert args[0] == "train" and "--preset" in args and args[args.index("--preset") + 1] == "tiny"
     assert args[args.index("--epochs") + 1] == str(train_preset("tiny")["epochs"])
     assert args[args.index("--mixup") + 1] == "0.3" and args[args.index("--select") + 1] == "last"
+    augment = [args[args.index(flag) + 1] for flag in ("--freq-warp", "--time-stretch", "--ema")]
+    assert augment == ["0.1", "0.05", "0.99"]
