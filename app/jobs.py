@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ser_core.config import TrainConfig
+from ser_core.config import FeatureConfig, TrainConfig
 from ser_core.paths import jobs_dir
 from ser_core.quickstart import quickstart_run
 from ser_core.training.runs import RunFolder, read_json, write_json
@@ -143,8 +143,10 @@ def run_state(run: RunFolder) -> str:
     return state
 
 
-def train_args(manifest: str | Path, out: str | Path, train: TrainConfig, resume: bool = False) -> list[str]:
-    """`ser train` arguments for a TrainConfig (the settings the command line exposes)."""
+def train_args(manifest: str | Path, out: str | Path, train: TrainConfig, resume: bool = False,
+               features: FeatureConfig | None = None) -> list[str]:
+    """`ser train` arguments for a TrainConfig, and for the volume settings of `features`
+    (normalisation, segments) where given; the rest of the features come from the preset."""
     args = [
         "train", "-m", str(manifest), "--out", str(out),
         "--model", train.model, "--preset", train.preset, "--split", train.split,
@@ -164,16 +166,20 @@ def train_args(manifest: str | Path, out: str | Path, train: TrainConfig, resume
         args.append("--no-cuda-graphs")
     if not train.final_model:
         args.append("--no-final")
+    if features is not None:
+        args += ["--normalization", features.normalization, "--segments", features.segments,
+                 "--segment-frames", features.segment_frames]
     if resume:
         args.append("--resume")
     return [str(a) for a in args]
 
 
-def start_train(manifest: str | Path, out: str | Path, train: TrainConfig) -> Job:
+def start_train(manifest: str | Path, out: str | Path, train: TrainConfig,
+                features: FeatureConfig | None = None) -> Job:
     """Launch a new training run into folder `out` (which must not hold a run yet)."""
     if RunFolder(out).exists():
         raise FileExistsError(f"{out} already holds a run; pick another name")
-    return launch(train_args(manifest, out, train), out)
+    return launch(train_args(manifest, out, train, features=features), out)
 
 
 def resume_train(run: RunFolder) -> Job:
@@ -181,8 +187,8 @@ def resume_train(run: RunFolder) -> Job:
     config = run.config()
     if not config.get("manifest"):
         raise ValueError(f"{run.path}: config.json names no manifest, so the run cannot be resumed here")
-    train = TrainConfig.from_dict(config["train"])
-    return launch(train_args(config["manifest"], run.path, train, resume=True), run.path)
+    train, features = TrainConfig.from_dict(config["train"]), FeatureConfig.from_dict(config["features"])
+    return launch(train_args(config["manifest"], run.path, train, resume=True, features=features), run.path)
 
 
 def start_sweep(manifest: str | Path, out: str | Path, k_seg: list[int], k_mel: list[int], train: TrainConfig,

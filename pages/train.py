@@ -67,10 +67,20 @@ def new_run() -> None:
             col.number_input(label, 1, 9, value, key=f"kernel_{label}", help="cnn3d only")
             for col, label, value in zip(c, ("k_seg", "k_frame", "k_mel"), default_kernel)
         )
+        volume = FEATURE_PRESETS[preset]
+        c = st.columns(3)
+        segments = c[0].number_input("Segments S", 1, 300, volume.segments,
+                                     help="A volume is S segments of L frames. A small cnn3d on RAVDESS scored "
+                                          "UA 0.53 with 10 x 16 and 0.57 with 40 x 4 (the same 1.6 s)")
+        segment_frames = c[1].number_input("Frames per segment L", 1, 300, volume.segment_frames)
+        c[2].caption(f"Frames are {1000 * volume.hop_length / volume.sample_rate:g} ms apart; "
+                     f"the preset's volume is {volume.segments} x {volume.segment_frames}.")
         c = st.columns(3)
         split_kind = c[0].selectbox("Split", list(SPLITS), format_func=lambda k: f"{k}: {SPLITS[k]}")
         k = c[1].number_input("K (k-fold)", 2, 20, 5)
-        epochs = c[2].number_input("Epochs", 1, 500, defaults.epochs)
+        epochs = c[2].number_input("Epochs", 1, 500, defaults.epochs,
+                                   help="Per fold. The largest gain measured: a small cnn3d on RAVDESS went from "
+                                        "UA 0.53 to 0.59 with 120 epochs instead of 30 (mixup, last weights)")
         chosen = st.multiselect("Emotions", emotions, default=emotions)
         merges = st.multiselect("Merge labels", [m for m in MERGES if m.split("=")[0] in emotions])
         c = st.columns(3)
@@ -107,7 +117,8 @@ def new_run() -> None:
             device=device, final_model=final,
         )
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
-        jobs.start_train(path, out, train)
+        features = volume.replace(segments=int(segments), segment_frames=int(segment_frames))
+        jobs.start_train(path, out, train, features)
     except (ValueError, FileExistsError) as err:
         st.error(str(err))
         return

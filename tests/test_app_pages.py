@@ -150,7 +150,7 @@ def test_data_page_saves_a_manifest(home, small_demo):
     assert (home / "manifests" / "mine.csv").is_file()
 
 
-def test_launch_finish_and_stop_for_real(home, small_demo):
+def test_launch_finish_and_stop_for_real(home, small_demo, monkeypatch):
     """One tiny run trains to the end through the launcher; another is stopped and can be resumed."""
     manifest = small_demo / "manifest.csv"
     tiny = TrainConfig(preset="tiny", split="kfold:2", epochs=1, batch_size=16, final_model=False, device="cpu")
@@ -172,8 +172,10 @@ def test_launch_finish_and_stop_for_real(home, small_demo):
     assert table.loc["finishes", "status"] == "finished"
     assert table.loc["stops", "status"] == "stopped"
     # the stopped run is resumable from its own config: the command the launcher would run
-    resumed = jobs.train_args(stop_run.config()["manifest"], stop_run.path,
-                              TrainConfig.from_dict(stop_run.config()["train"]), resume=True)
+    launched = []
+    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
+    jobs.resume_train(stop_run)
+    (resumed,) = launched
     assert resumed[-1] == "--resume" and "--epochs" in resumed and resumed[resumed.index("--epochs") + 1] == "200"
 
 
@@ -218,7 +220,9 @@ def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_d
         numbers = {box.label: box.value for box in at.number_input}
         assert numbers["Epochs"] == train_preset(preset)["epochs"]
         assert numbers["Learning rate"] == pytest.approx(train_preset(preset)["lr"])
-    for label, value in (("Mixup alpha", 0.3), ("Mel warp", 0.1), ("Tempo", 0.05), ("Weight average", 0.99)):
+    settings = (("Mixup alpha", 0.3), ("Mel warp", 0.1), ("Tempo", 0.05), ("Weight average", 0.99),
+                ("Segments S", 40), ("Frames per segment L", 4))
+    for label, value in settings:
         next(box for box in at.number_input if box.label == label).set_value(value)
     next(box for box in at.selectbox if box.label == "Keep the weights of").select("last")
     next(b for b in at.button if b.label == "Start training").click().run()
@@ -229,3 +233,4 @@ def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_d
     assert args[args.index("--mixup") + 1] == "0.3" and args[args.index("--select") + 1] == "last"
     augment = [args[args.index(flag) + 1] for flag in ("--freq-warp", "--time-stretch", "--ema")]
     assert augment == ["0.1", "0.05", "0.99"]
+    assert [args[args.index(flag) + 1] for flag in ("--segments", "--segment-frames")] == ["40", "4"]

@@ -166,6 +166,12 @@ def test_command_line_settings_fall_back_to_the_preset():
         ["train", "-m", "m.csv", "--out", "r", "--mixup", "0.3", "--no-cuda-graphs", "--select", "last"])
     train, _ = configs_from_args(args)
     assert train.mixup == 0.3 and not train.cuda_graphs and train.select == "last"
+    args = build_parser().parse_args(
+        ["train", "-m", "m.csv", "--out", "r", "--segments", "40", "--segment-frames", "4"])
+    _, features = configs_from_args(args)
+    tiny = presets.FEATURE_PRESETS["tiny"]
+    assert (features.segments, features.segment_frames) == (40, 4)
+    assert features == tiny.replace(segments=40, segment_frames=4)  # the rest stays the preset's
 
 
 def test_the_app_launches_the_settings_it_was_given():
@@ -179,6 +185,9 @@ def test_the_app_launches_the_settings_it_was_given():
                          emotions=("angry", "sad"), merge=("calm=neutral",), final_model=False)
     args = build_parser().parse_args([str(a) for a in train_args("m.csv", "run", chosen)])
     assert configs_from_args(args)[0] == chosen
+    volume = FeatureConfig(n_mels=32, segments=40, segment_frames=4, normalization="utterance")
+    args = build_parser().parse_args(train_args("m.csv", "run", chosen, features=volume))
+    assert configs_from_args(args) == (chosen, volume)  # the tiny preset's mels with these volume settings
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():

@@ -69,6 +69,8 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     p.add_argument("--no-cuda-graphs", action="store_true", help="run every CUDA training step eagerly")
     p.add_argument("--no-final", action="store_true", help="skip the final model on all speakers")
     p.add_argument("--normalization", help="utterance, speaker, global or none (default: the preset's)")
+    p.add_argument("--segments", type=int, help="segments S per window (default: the preset's)")
+    p.add_argument("--segment-frames", type=int, help="frames L per segment (default: the preset's)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -97,9 +99,8 @@ def configs_from_args(args: argparse.Namespace, **train_overrides) -> tuple[Trai
         cuda_graphs=not args.no_cuda_graphs,
         final_model=not args.no_final,
     ).replace(**train_overrides)
-    features = feature_preset(args.preset)
-    if args.normalization:
-        features = features.replace(normalization=args.normalization)
+    given = {"normalization": args.normalization, "segments": args.segments, "segment_frames": args.segment_frames}
+    features = feature_preset(args.preset).replace(**{k: v for k, v in given.items() if v is not None})
     return train, features
 
 
