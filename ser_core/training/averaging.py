@@ -1,9 +1,10 @@
 """A moving average of a model's weights, kept on the device beside the model.
 
 Averaging the weights of the last few hundred steps lands between the minima the
-optimiser wanders through, and usually generalises better than the last step's
-weights alone. The update is a handful of foreach kernels with the decay held in
-device memory, so it runs inside a CUDA graph like the rest of the step.
+optimiser wanders through, and often generalises better than the last step's
+weights alone (on the small CPU models of BENCHMARKS.md it was neutral). The update
+is a handful of foreach kernels with the decay held in device memory and no host
+sync, so that it can sit inside the step's CUDA graph (not yet run on a GPU).
 """
 
 from __future__ import annotations
