@@ -99,8 +99,8 @@ def configs_from_args(args: argparse.Namespace, **train_overrides) -> tuple[Trai
         cuda_graphs=not args.no_cuda_graphs,
         final_model=not args.no_final,
     ).replace(**train_overrides)
-    given = {"normalization": args.normalization, "segments": args.segments, "segment_frames": args.segment_frames}
-    features = feature_preset(args.preset).replace(**{k: v for k, v in given.items() if v is not None})
+    volume = {"normalization": args.normalization, "segments": args.segments, "segment_frames": args.segment_frames}
+    features = feature_preset(args.preset).replace(**{k: v for k, v in volume.items() if v is not None})
     return train, features
 
 

@@ -45,9 +45,12 @@ class WindowBatcher:
     def __len__(self) -> int:
         return self.data.shape[0]
 
+    def _offsets(self, rates: torch.Tensor) -> torch.Tensor:
+        """(B, W) frames read after a window's start, every rates[i]-th frame (nearest)."""
+        return (self._frames[None, :] * rates[:, None]).long()
+
     def _bounds(self, idx: torch.Tensor, rates: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        # Frames from a window's first to its last read (see `windows`).
-        span = self.window if rates is None else ((self.window - 1) * rates).long() + 1
+        span = self.window if rates is None else self._offsets(rates)[:, -1] + 1  # first to last frame read
         slack = self.lengths[idx] - span
         return self.window + slack.clamp(max=0), self.window + slack.clamp(min=0)
 
@@ -75,8 +78,8 @@ class WindowBatcher:
         if rates is None:
             frames = starts[:, None] + self._frames[None, :]
         else:
-            steps = (self._frames[None, :] * rates[:, None]).long()
-            frames = (starts[:, None] + steps).clamp(max=self.data.shape[1] - 1)  # starts cut for rate 1 may run over
+            # Starts cut for rate 1 (spread_starts) may run past the end: clamp.
+            frames = (starts[:, None] + self._offsets(rates)).clamp(max=self.data.shape[1] - 1)
         x = self.data[idx[:, None], frames]  # (B, W, F)
         return x.view(-1, 1, self.segments, self.segment_frames, self.n_mels)
 
@@ -126,7 +129,8 @@ def warp_mels(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
 
     A factor above 1 moves energy up the mel axis (as from a shorter vocal tract),
     below 1 down; bins read from past the top repeat the top bin. Speakers differ
-    in just this way, so training on warped copies helps with unseen speakers.
+    in just this way, hence its use for unseen speakers (on the small models of
+    BENCHMARKS.md it was neutral).
     """
     f = x.shape[-1]
     source = (torch.arange(f, device=x.device, dtype=torch.float32)[None, :] / factors[:, None]).clamp(max=f - 1)
