@@ -50,7 +50,7 @@ def with_run(trained_run, tmp_path_factory) -> RunFolder:
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
+    return AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
 
 
 def maps(at: AppTest) -> list[dict]:

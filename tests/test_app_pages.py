@@ -34,7 +34,7 @@ def with_run(home, trained_run) -> RunFolder:
 
 
 def page(name: str) -> AppTest:
-    return AppTest.from_file(str(ROOT / "pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
+    return AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
 
 
 def chart_ids(at: AppTest) -> list[str]:
@@ -42,8 +42,8 @@ def chart_ids(at: AppTest) -> list[str]:
 
 
 def test_entry_routes_to_home(home):
-    if not all((ROOT / "pages" / f"{name}.py").is_file() for name in ("explore", "live")):
-        pytest.skip("pages/explore.py and pages/live.py are not written yet")
+    if not all((ROOT / "app_pages" / f"{name}.py").is_file() for name in ("explore", "live")):
+        pytest.skip("app_pages/explore.py and app_pages/live.py are not written yet")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.title[0].value == "SER Explorer"
@@ -106,8 +106,8 @@ def test_compare_two_runs(with_run, home):
 
 
 def test_home_with_a_run_names_it(with_run):
-    if not all((ROOT / "pages" / f"{name}.py").is_file() for name in ("explore", "live")):
-        pytest.skip("pages/explore.py and pages/live.py are not written yet")
+    if not all((ROOT / "app_pages" / f"{name}.py").is_file() for name in ("explore", "live")):
+        pytest.skip("app_pages/explore.py and app_pages/live.py are not written yet")
     at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=TIMEOUT).run()
     assert not at.exception
     assert with_run.path.name in at.caption[0].value
@@ -128,7 +128,7 @@ def test_kernel_study_reads_a_sweep(with_run, home):
 
 
 def test_data_page_summarises_a_corpus_and_draws_a_clip(home, small_demo):
-    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "data.py"), default_timeout=TIMEOUT)
     at.session_state["data_sources"] = [("demo", str(small_demo))]
     at.run()
     assert not at.exception
@@ -140,7 +140,7 @@ def test_data_page_summarises_a_corpus_and_draws_a_clip(home, small_demo):
 
 
 def test_data_page_saves_a_manifest(home, small_demo):
-    at = AppTest.from_file(str(ROOT / "pages" / "data.py"), default_timeout=TIMEOUT)
+    at = AppTest.from_file(str(ROOT / "app_pages" / "data.py"), default_timeout=TIMEOUT)
     at.session_state["data_sources"] = [("demo", str(small_demo))]
     at.run()
     name_box = next(box for box in at.text_input if box.label == "Manifest name")

@@ -46,8 +46,7 @@ def screenshot(page, label: str) -> None:
 def test_hover_plays_the_points_clip_and_every_page_renders(app_url):
     with chromium_page(activation=False) as page:
         try:
-            page.goto(app_url)
-            wait_until_idle(page)
+            check_opened_by_its_url(page, app_url)
             check_hover_to_play(page)
             screenshot(page, "Explore")
             for label in PAGES:
@@ -59,6 +58,15 @@ def test_hover_plays_the_points_clip_and_every_page_renders(app_url):
         except Exception:
             screenshot(page, "failure")
             raise
+
+
+def check_opened_by_its_url(page, app_url: str) -> None:
+    """A bookmarked page, as the server's first visitor, runs inside the app with the app's sidebar."""
+    page.goto(f"{app_url}/evaluate")
+    wait_until_idle(page)
+    assert page.locator("h1").first.inner_text() == "Evaluate"
+    nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+    assert all(label in nav for label in PAGES), nav  # not Streamlit's list of file names
 
 
 def check_hover_to_play(page) -> None:

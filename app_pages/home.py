@@ -5,12 +5,12 @@ import streamlit as st
 from app import state, widgets
 
 PAGES = (
-    ("pages/data.py", "Data", ":material/library_music:", "browse corpora, listen, see spectrograms and volumes"),
-    ("pages/train.py", "Train", ":material/model_training:", "train a 3D CNN or a baseline with a live dashboard"),
-    ("pages/evaluate.py", "Evaluate", ":material/analytics:", "UA, WA, confusion matrix, per speaker and corpus"),
-    ("pages/explore.py", "Explore", ":material/scatter_plot:", "the learned feature space: hover a point to hear it"),
-    ("pages/live.py", "Live", ":material/mic:", "record or upload a clip and see what the model hears"),
-    ("pages/kernels.py", "Kernel study", ":material/grid_on:", "which 3D kernel works best, as in the paper"),
+    ("app_pages/data.py", "Data", ":material/library_music:", "browse corpora, listen, see spectrograms and volumes"),
+    ("app_pages/train.py", "Train", ":material/model_training:", "train a 3D CNN or a baseline with a live dashboard"),
+    ("app_pages/evaluate.py", "Evaluate", ":material/analytics:", "UA, WA, confusion matrix, per speaker and corpus"),
+    ("app_pages/explore.py", "Explore", ":material/scatter_plot:", "the learned features: hover a point to hear it"),
+    ("app_pages/live.py", "Live", ":material/mic:", "record or upload a clip and see what the model hears"),
+    ("app_pages/kernels.py", "Kernel study", ":material/grid_on:", "which 3D kernel works best, as in the paper"),
 )
 
 
