@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))  # app/ and tests/ are not installed packages
 
 from ser_core.corpora.vocabulary import EMOTIONS  # noqa: E402
 from ser_core.embedding import Projector, projection_path  # noqa: E402
+from ser_core.previews import INDEX_NAME, PreviewConfig  # noqa: E402
 from ser_core.quickstart import quickstart_run  # noqa: E402
 from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic  # noqa: E402
 
@@ -69,7 +70,7 @@ def bench_payload(coords: np.ndarray, labels: np.ndarray) -> dict[str, float]:
 
     groups = np.asarray(EMOTIONS)[labels]
     texts = [f"{g} · clip {i}" for i, g in enumerate(groups)]
-    previews = [f"{i:020x}.ogg" for i in range(len(coords))]
+    previews = [f"{i:020x}{PreviewConfig().suffix}" for i in range(len(coords))]
     palette = {e: "#888888" for e in EMOTIONS}
     build_s, figure = timed(lambda: map_figure(coords, groups, texts, previews, palette, "emotion"))
     json_s, spec = timed(figure.to_json)
@@ -95,20 +96,24 @@ def big_run(source: RunFolder, home: Path, embeddings: np.ndarray, coords: np.nd
     return run
 
 
-def bench_previews(run: RunFolder) -> dict[str, float]:
-    """Encode a run's previews into an empty folder (timed), then into the served folder for the browser part."""
+def bench_previews(run: RunFolder) -> dict[str, dict[str, float]]:
+    """Encode a run's previews in each format into an empty folder (timed), then the default one into the
+    served folder for the browser part: {format: {clips, seconds, kb}}."""
     from app.previews import preview_store
-    from ser_core.previews import PreviewStore, generate_previews
+    from ser_core.previews import FORMATS, PreviewStore, generate_previews
 
     with np.load(run.embeddings_path) as data:
         paths = [str(p) for p in data["path"]]
-    with tempfile.TemporaryDirectory(prefix="bench-previews-") as folder:
-        seconds, _ = timed(lambda: generate_previews(PreviewStore(folder), paths))
-        sizes = [p.stat().st_size for p in Path(folder).glob("*.ogg")]
-    print(f"       previews: {len(paths)} clips in {seconds:.1f} s ({len(paths) / seconds:.0f} clips/s), "
-          f"median {statistics.median(sizes) / 1000:.1f} KB")
+    figures = {}
+    for fmt in FORMATS:
+        with tempfile.TemporaryDirectory(prefix="bench-previews-") as folder:
+            seconds, _ = timed(lambda: generate_previews(PreviewStore(folder, PreviewConfig(format=fmt)), paths))
+            sizes = [p.stat().st_size for p in Path(folder).iterdir() if p.name != INDEX_NAME]
+        print(f"       previews ({fmt}): {len(paths)} clips in {seconds:.1f} s ({len(paths) / seconds:.0f} clips/s), "
+              f"median {statistics.median(sizes) / 1000:.1f} KB")
+        figures[fmt] = {"clips": len(paths), "seconds": seconds, "kb": statistics.median(sizes) / 1000}
     generate_previews(preview_store(), paths)
-    return {"clips": len(paths), "seconds": seconds, "kb": statistics.median(sizes) / 1000}
+    return figures
 
 
 SPREAD_POINTS = """
@@ -201,8 +206,9 @@ def write_report(path: Path, args, proj: dict, payload: dict, previews: dict, br
         f"| UMAP of {args.points:,} x 64, compiled | {proj['umap (compiled)']:.1f} s |",
         f"| {args.points:,}-point figure: build / to JSON / size | {payload['build_s'] * 1000:.0f} ms / "
         f"{payload['json_s'] * 1000:.0f} ms / {payload['mb']:.2f} MB |",
-        f"| audio previews (Ogg Vorbis, 16 kHz mono, <= 4 s) | {previews['clips'] / previews['seconds']:.0f} "
-        f"clips/s, median {previews['kb']:.1f} KB |",
+        *(f"| audio previews ({fmt.upper()}{', the default' if fmt == PreviewConfig().format else ''}, "
+          f"16 kHz mono, <= 4 s) | {p['clips'] / p['seconds']:.0f} clips/s, median {p['kb']:.1f} KB |"
+          for fmt, p in previews.items()),
         "",
     ]
     path.write_text("\n".join(lines))

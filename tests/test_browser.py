@@ -17,6 +17,11 @@ pytestmark = [
 ]
 ARTIFACTS = ROOT / "test-artifacts"
 LATENCY_MS = 150  # hover to play() on localhost
+DECODED = """() => {
+  const audio = document.querySelector(".ser-scatter-audio");
+  if (audio.error) throw new Error(`the preview did not decode: ${audio.error.message || audio.error.code}`);
+  return audio.readyState >= HTMLMediaElement.HAVE_CURRENT_DATA;
+}"""
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +90,7 @@ def check_hover_to_play(page) -> None:
     played = hover_until_played(page, point)
     assert played["src"] == point["url"]
     assert played["latency_ms"] < LATENCY_MS
+    page.wait_for_function(DECODED, timeout=10_000)  # the preview's format is one the browser plays
 
     page.mouse.click(point["x"], point["y"])  # the clip's details, from Python
     details = page.locator("h3").first
