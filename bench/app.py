@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))  # app/ and tests/ are not installed packages
 
 from ser_core.corpora.vocabulary import EMOTIONS  # noqa: E402
 from ser_core.embedding import Projector, projection_path  # noqa: E402
-from ser_core.previews import INDEX_NAME, PreviewConfig  # noqa: E402
+from ser_core.previews import PreviewConfig  # noqa: E402
 from ser_core.quickstart import quickstart_run  # noqa: E402
 from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic  # noqa: E402
 
@@ -108,7 +108,7 @@ def bench_previews(run: RunFolder) -> dict[str, dict[str, float]]:
     for fmt in FORMATS:
         with tempfile.TemporaryDirectory(prefix="bench-previews-") as folder:
             seconds, _ = timed(lambda: generate_previews(PreviewStore(folder, PreviewConfig(format=fmt)), paths))
-            sizes = [p.stat().st_size for p in Path(folder).iterdir() if p.name != INDEX_NAME]
+            sizes = [p.stat().st_size for p in Path(folder).iterdir() if p.suffix != ".json"]
         print(f"       previews ({fmt}): {len(paths)} clips in {seconds:.1f} s ({len(paths) / seconds:.0f} clips/s), "
               f"median {statistics.median(sizes) / 1000:.1f} KB")
         figures[fmt] = {"clips": len(paths), "seconds": seconds, "kb": statistics.median(sizes) / 1000}

@@ -4,8 +4,8 @@ A preview is a clip's first seconds, cleaned as the models hear it (mono, 16 kHz
 silence trimmed, level set) and encoded as MP3 (about 11 KB for 3 s; every browser,
 Safari included, plays it) or Ogg Vorbis (a little faster to encode, not in Safari).
 Its file name is a hash of the clip's bytes and the preview settings, so a preview
-never goes stale and a browser may cache it for good. The folder's index.json
-records which name each clip had at which size and modification time, so finding
+never goes stale and a browser may cache it for good. The folder's index (one per
+preview settings) records which name each clip had at which size and modification time, so finding
 the previews of 10,000 clips takes their `stat` calls, not reading them.
 
     store = PreviewStore("static/previews")
@@ -34,7 +34,6 @@ from ser_core.config import AudioConfig, ConfigMixin
 from ser_core.training.runs import write_atomic
 
 FORMATS = {"ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}  # soundfile format, subtype
-INDEX_NAME = "index.json"
 _FADE_S = 0.02  # a cut preview fades out instead of ending in a click
 _SAVE_EVERY_S = 2.0  # the index is rewritten at most this often while a batch runs
 
@@ -98,7 +97,7 @@ class PreviewReport:
 
 
 class PreviewStore:
-    """A folder of previews named by content, and index.json: path -> [size, mtime_ns, name]."""
+    """A folder of previews named by content, and an index: path -> [size, mtime_ns, name]."""
 
     def __init__(self, folder: str | Path, config: PreviewConfig = PreviewConfig()):
         self.folder = Path(folder)
@@ -107,7 +106,9 @@ class PreviewStore:
 
     @property
     def index_path(self) -> Path:
-        return self.folder / INDEX_NAME
+        # One index per settings, so a store never hands out previews made with other settings
+        # (an index from when previews were Ogg would keep serving Ogg to Safari).
+        return self.folder / f"index-{self.config.fingerprint()[:8]}.json"
 
     def read_index(self) -> dict[str, list]:
         """The index on disk (re-read only when it changed)."""

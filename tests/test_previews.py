@@ -61,6 +61,7 @@ def test_store_finds_previews_and_notices_a_changed_clip(tmp_path):
 
     again = generate_previews(PreviewStore(store.folder), paths)  # a new process: from the index
     assert (again.made, again.reused) == (0, 2)
+    assert PreviewStore(store.folder, PreviewConfig(format="ogg")).lookup(paths) == [None, None]  # other settings
 
     clip(paths[0], seed=5)
     assert store.lookup(paths) == [None, names[1]]
