@@ -234,3 +234,4 @@ def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_d
     augment = [args[args.index(flag) + 1] for flag in ("--freq-warp", "--time-stretch", "--ema")]
     assert augment == ["0.1", "0.05", "0.99"]
     assert [args[args.index(flag) + 1] for flag in ("--segments", "--segment-frames")] == ["40", "4"]
+    assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
