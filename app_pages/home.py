@@ -3,15 +3,7 @@
 import streamlit as st
 
 from app import state, widgets
-
-PAGES = (
-    ("app_pages/data.py", "Data", ":material/library_music:", "browse corpora, listen, see spectrograms and volumes"),
-    ("app_pages/train.py", "Train", ":material/model_training:", "train a 3D CNN or a baseline with a live dashboard"),
-    ("app_pages/evaluate.py", "Evaluate", ":material/analytics:", "UA, WA, confusion matrix, per speaker and corpus"),
-    ("app_pages/explore.py", "Explore", ":material/scatter_plot:", "the learned features: hover a point to hear it"),
-    ("app_pages/live.py", "Live", ":material/mic:", "record or upload a clip and see what the model hears"),
-    ("app_pages/kernels.py", "Kernel study", ":material/grid_on:", "which 3D kernel works best, as in the paper"),
-)
+from app.navigation import HOME, PAGES
 
 
 def home() -> None:
@@ -32,9 +24,9 @@ def home() -> None:
         widgets.no_run_message(key="home_quickstart")
     st.subheader("Pages")
     left, right = st.columns(2)
-    for i, (path, title, icon, what) in enumerate(PAGES):
+    for i, page in enumerate(p for p in PAGES if p is not HOME):
         with (left if i % 2 == 0 else right):
-            st.page_link(path, label=f"**{title}**: {what}", icon=icon)
+            st.page_link(page.path, label=f"**{page.title}**: {page.what}", icon=page.icon)
 
 
 home()

@@ -1,0 +1,30 @@
+"""The app's pages in sidebar order: the entry builds its navigation from this list, Home its links."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class AppPage(NamedTuple):
+    path: str  # relative to the repository root (not pages/: Streamlit's legacy folder, see README)
+    title: str
+    icon: str
+    what: str = ""  # one line for Home's list of the other pages
+
+
+HOME = AppPage("app_pages/home.py", "Home", ":material/home:")
+PAGES = (
+    HOME,
+    AppPage("app_pages/data.py", "Data", ":material/library_music:",
+            "browse corpora, listen, see spectrograms and volumes"),
+    AppPage("app_pages/train.py", "Train", ":material/model_training:",
+            "train a 3D CNN or a baseline with a live dashboard"),
+    AppPage("app_pages/evaluate.py", "Evaluate", ":material/analytics:",
+            "UA, WA, confusion matrix, per speaker and corpus"),
+    AppPage("app_pages/explore.py", "Explore", ":material/scatter_plot:",
+            "the learned feature space: hover a point to hear it"),
+    AppPage("app_pages/live.py", "Live", ":material/mic:",
+            "record or upload a clip and see what the model hears"),
+    AppPage("app_pages/kernels.py", "Kernel study", ":material/grid_on:",
+            "which 3D kernel works best, as in the paper"),
+)
