@@ -106,9 +106,10 @@ def bench_previews(run: RunFolder) -> dict[str, dict[str, float]]:
         paths = [str(p) for p in data["path"]]
     figures = {}
     for fmt in FORMATS:
+        config = PreviewConfig(format=fmt)
         with tempfile.TemporaryDirectory(prefix="bench-previews-") as folder:
-            seconds, _ = timed(lambda: generate_previews(PreviewStore(folder, PreviewConfig(format=fmt)), paths))
-            sizes = [p.stat().st_size for p in Path(folder).iterdir() if p.suffix != ".json"]
+            seconds, _ = timed(lambda: generate_previews(PreviewStore(folder, config), paths))
+            sizes = [p.stat().st_size for p in Path(folder).glob("*" + config.suffix)]
         print(f"       previews ({fmt}): {len(paths)} clips in {seconds:.1f} s ({len(paths) / seconds:.0f} clips/s), "
               f"median {statistics.median(sizes) / 1000:.1f} KB")
         figures[fmt] = {"clips": len(paths), "seconds": seconds, "kb": statistics.median(sizes) / 1000}
