@@ -6,6 +6,12 @@
 RAVDESS: 8 emotions, 24 actors, 6 speaker-group folds. SAVEE: 7 emotions, 4 speakers,
 leave one speaker out. The paper preset unless --preset says otherwise (tiny: what a
 laptop trains); --smoke runs a few clips through every path.
+
+    python bench/accuracy.py --corpora savee --extra ravdess --set 'merge=["calm=neutral"]'
+
+--extra adds other corpora's speakers to the training side of every fold of a
+leave-one-speaker-out corpus (split loso:NAME): the test speakers, and the labels
+scored, stay the benchmarked corpus's own.
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import pandas as pd
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser_core.config import TrainConfig  # noqa: E402
 from ser_core.device import describe, pick_device  # noqa: E402
+from ser_core.features.store import FeatureSet  # noqa: E402
 from ser_core.training.dataset import unpack  # noqa: E402
 from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
 from ser_core.training.trainer import train_run  # noqa: E402
@@ -37,6 +46,16 @@ def load(corpus: str, pack_dir: str | None, level: str, preset: str = "paper"):
     from ser_core.corpora import scan
 
     return scan(corpus, SHARED / corpus).manifest, None
+
+
+def load_with_extra(corpus: str, extra: list[str], pack_dir: str | None, level: str, preset: str):
+    """(manifest, feature_set or None) of a corpus and the extra corpora, one after the other."""
+    loaded = [load(name, pack_dir, level, preset) for name in [corpus, *extra]]
+    manifest = pd.concat([m for m, _ in loaded], ignore_index=True)
+    if not pack_dir:
+        return manifest, None
+    sets = [feature_set for _, feature_set in loaded]
+    return manifest, FeatureSet(manifest, [m for s in sets for m in s.mels], sets[0].config)
 
 
 def pack_name(corpus: str, level: str, preset: str = "paper") -> str:
@@ -57,6 +76,7 @@ def main() -> None:
     parser.add_argument("--pack", help="folder with ravdess-paper.npz / savee-paper.npz")
     parser.add_argument("--models", default="cnn3d,cnn_lstm,cnn2d")
     parser.add_argument("--corpora", default="ravdess,savee")
+    parser.add_argument("--extra", default="", help="corpora whose speakers also train every fold of a loso corpus")
     parser.add_argument("--preset", default="paper", help="paper (a GPU) or tiny (a laptop CPU)")
     parser.add_argument("--epochs", type=int, help="default: the preset's")
     parser.add_argument("--device", default="auto")
@@ -81,14 +101,23 @@ def main() -> None:
     print(f"device: {describe(pick_device(args.device))}; epochs {base.epochs}; features "
           f"{features.segments}x{features.segment_frames}x{features.n_mels}, level {args.level}; "
           f"settings {args.set + args.feature}", flush=True)
+    extra = [name for name in args.extra.split(",") if name]
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in args.corpora.split(","):
-            manifest, feature_set = load(corpus, args.pack, args.level, args.preset)
+            corpus_base = base.replace(split=CORPORA[corpus])
+            if extra:
+                if CORPORA[corpus] != "loso":
+                    parser.error(f"--extra: {corpus} is split {CORPORA[corpus]}; only loso corpora take extra speakers")
+                manifest, feature_set = load_with_extra(corpus, extra, args.pack, args.level, args.preset)
+                own = manifest.loc[manifest["corpus"] == corpus, "emotion"].replace(base.merge_map)
+                corpus_base = corpus_base.replace(split=f"loso:{corpus}", emotions=tuple(sorted(set(own))))
+            else:
+                manifest, feature_set = load(corpus, args.pack, args.level, args.preset)
             if args.smoke:
                 manifest = manifest.sample(frac=0.08, random_state=0).reset_index(drop=True)
             for model in args.models.split(","):
-                train = base.replace(model=model, split=CORPORA[corpus])
+                train = corpus_base.replace(model=model)
                 t0 = time.time()
                 r = train_run(manifest, Path(tmp) / f"{corpus}-{model}", train, features,
                               progress=False, feature_set=feature_set)
@@ -96,7 +125,7 @@ def main() -> None:
                        "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
                        "wall_s": time.time() - t0, "device": r["device"], "epochs": train.epochs,
                        "best_epochs": [f["best_epoch"] for f in r["per_fold"].values()],
-                       "settings": args.set, "features": args.feature, "level": args.level}
+                       "settings": args.set, "features": args.feature, "level": args.level, "extra": extra}
                 rows.append(row)
                 print(f"{corpus:8s} {model:9s} UA {row['ua']:.3f} (+-{row['fold_ua_std']:.3f} over folds)  "
                       f"WA {row['wa']:.3f}  F1 {row['macro_f1']:.3f}  {row['params']:,} params  "

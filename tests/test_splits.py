@@ -62,12 +62,25 @@ def test_explicit_speakers_and_corpus_folds():
     assert len(make_folds(m, "corpus")) == 2
 
 
+def test_loso_within_one_corpus_always_trains_on_the_others():
+    m = manifest({"ravdess": 6, "savee": 4})
+    folds = make_folds(m, "loso:savee", val_fraction=0.2)
+    assert [f.name for f in folds] == [f"test-savee-{s:02d}" for s in range(4)]
+    for fold in folds:
+        assert len(fold.speakers(m, "test")) == 1
+        assert set(m.loc[fold.test, "corpus"]) == {"savee"}
+        assert set(m.loc[np.concatenate([fold.train, fold.val]), "speaker"]) >= {f"ravdess-{s:02d}" for s in range(6)}
+    assert_no_leak(m, folds)
+
+
 def test_few_training_speakers_hold_none_out_for_validation():
     m = manifest({"savee": 4})
     assert all(len(f.val) == 0 for f in make_folds(m, "loso"))
 
 
-@pytest.mark.parametrize("spec", ["kfold:1", "kfold:x", "kfold:20", "speakers:nobody", "corpus:emodb", "bogus"])
+@pytest.mark.parametrize(
+    "spec", ["kfold:1", "kfold:x", "kfold:20", "speakers:nobody", "corpus:emodb", "loso:emodb", "loso:ravdess", "bogus"]
+)
 def test_bad_specs_are_clear_errors(spec):
     with pytest.raises(ValueError):
         make_folds(manifest({"ravdess": 4}), spec)

@@ -51,7 +51,7 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
         p.add_argument("--model", default=d.model, help="cnn3d, cnn_lstm or cnn2d")
         p.add_argument("--kernel", help="cnn3d kernel k_seg,k_frame,k_mel, e.g. 2,3,5")
     p.add_argument("--preset", default=d.preset, help="tiny (CPU) or paper (GPU)")
-    p.add_argument("--split", default=d.split, help="loso | kfold:K | speakers:A,B | corpus | corpus:NAME")
+    p.add_argument("--split", default=d.split, help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     p.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")
     p.add_argument("--merge", action="append", default=[], metavar="FROM=TO", help="merge labels, e.g. calm=neutral")
     p.add_argument("--epochs", type=int, help="epochs per fold (default: the preset's)")
@@ -167,7 +167,6 @@ def evaluate(args: argparse.Namespace) -> int:
 def sweep(args: argparse.Namespace) -> int:
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.training.sweep import format_table, run_sweep
-
     from ser_core.training.trainer import StopRequested
 
     train_cfg, features = configs_from_args(args, model="cnn3d")

@@ -3,6 +3,7 @@
 A split spec is a short string, as the `ser train --split` option takes it:
 
     loso                 leave one speaker out (one fold per speaker)
+    loso:NAME            leave out each speaker of corpus NAME in turn; the other corpora always train
     kfold:K              K speaker-group folds, balanced by emotion where possible
     speakers:A,B         one fold testing on the named speakers
     corpus:NAME          one fold testing on a whole corpus (train on the others)
@@ -56,26 +57,24 @@ def make_folds(
     speakers = manifest["speaker"].to_numpy()
     kind, _, arg = spec.partition(":")
     if kind == "loso":
-        tests = [[s] for s in sorted(set(speakers))]
-        names = [f"test-{s}" for s in sorted(set(speakers))]
+        tested = sorted(set(speakers[_corpus_rows(manifest, arg, spec)] if arg else speakers))
+        tests, names = [[s] for s in tested], [f"test-{s}" for s in tested]
     elif kind == "kfold":
         tests, names = _group_kfold(manifest, _positive_int(arg, spec), seed)
     elif kind == "speakers":
         wanted = [s.strip() for s in arg.split(",") if s.strip()]
         unknown = sorted(set(wanted) - set(speakers))
         if not wanted or unknown:
-            raise ValueError(f"split {spec!r}: unknown or no speakers {unknown}; known: {sorted(set(speakers))[:12]}...")
+            known = sorted(set(speakers))[:12]
+            raise ValueError(f"split {spec!r}: unknown or no speakers {unknown}; known: {known}...")
         tests, names = [wanted], ["test-" + "+".join(wanted)]
     elif kind == "corpus":
         corpora = manifest["corpus"].to_numpy()
         chosen = [arg] if arg else sorted(set(corpora))
-        unknown = sorted(set(chosen) - set(corpora))
-        if unknown or len(set(corpora)) < 2:
-            raise ValueError(f"split {spec!r}: needs a known corpus and at least two corpora; have {sorted(set(corpora))}")
-        tests = [sorted(set(speakers[corpora == c])) for c in chosen]
+        tests = [sorted(set(speakers[_corpus_rows(manifest, c, spec)])) for c in chosen]
         names = [f"test-{c}" for c in chosen]
     else:
-        raise ValueError(f"unknown split {spec!r}: use loso, kfold:K, speakers:A,B, corpus or corpus:NAME")
+        raise ValueError(f"unknown split {spec!r}: use loso, loso:NAME, kfold:K, speakers:A,B, corpus or corpus:NAME")
 
     rng = np.random.default_rng(seed)
     folds = []
@@ -93,6 +92,14 @@ def make_folds(
         check_fold(manifest, fold)
         folds.append(fold)
     return folds
+
+
+def _corpus_rows(manifest: pd.DataFrame, corpus: str, spec: str) -> np.ndarray:
+    """Rows of one corpus of a manifest that has at least two (else there is nothing to train on besides it)."""
+    corpora = manifest["corpus"].to_numpy()
+    if corpus not in set(corpora) or len(set(corpora)) < 2:
+        raise ValueError(f"split {spec!r}: needs a known corpus and at least two corpora; have {sorted(set(corpora))}")
+    return corpora == corpus
 
 
 def _positive_int(text: str, spec: str) -> int:
