@@ -29,8 +29,17 @@ COMPARED = {  # row label: (runs-table column, how to show it)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
-def manifest_emotions(path: str, mtime: float) -> list[str]:
-    return sorted(read_manifest(path)["emotion"].unique())
+def manifest_labels(path: str, mtime: float) -> tuple[list[str], list[str]]:
+    """(emotions, corpora) of a manifest file."""
+    manifest = read_manifest(path)
+    return sorted(manifest["emotion"].unique()), sorted(manifest["corpus"].unique())
+
+
+def split_spec(kind: str, k: int, test_corpus: str | None) -> str:
+    """The `--split` text: k-fold takes K; loso and corpus may test one corpus only."""
+    if kind == "kfold":
+        return f"kfold:{k}"
+    return f"{kind}:{test_corpus}" if test_corpus else kind
 
 
 def device_note() -> str:
@@ -49,7 +58,7 @@ def new_run() -> None:
     name = st.selectbox("Manifest", list(manifests), key="train_manifest")
     path = manifests[name]
     try:
-        emotions = manifest_emotions(str(path), path.stat().st_mtime)
+        emotions, corpora = manifest_labels(str(path), path.stat().st_mtime)
     except CorpusError as err:
         st.error(str(err))
         return
@@ -79,12 +88,19 @@ def new_run() -> None:
         c[2].caption(f"A window of {features.window_seconds:.2f} s (frames are "
                      f"{1000 * volume.hop_length / volume.sample_rate:g} ms apart); "
                      f"the preset's volume is {volume.segments} x {volume.segment_frames}.")
-        c = st.columns(3)
+        c = st.columns(4 if len(corpora) > 1 else 3)
         split_kind = c[0].selectbox("Split", list(SPLITS), format_func=lambda k: f"{k}: {SPLITS[k]}")
         k = c[1].number_input("K (k-fold)", 2, 20, 5)
-        epochs = c[2].number_input("Epochs", 1, 500, defaults.epochs,
-                                   help="Per fold. The largest gain measured: a small cnn3d on RAVDESS went from "
-                                        "UA 0.53 to 0.59 with 120 epochs instead of 30 (mixup, last weights)")
+        test_corpus = None
+        if len(corpora) > 1:
+            test_corpus = c[2].selectbox(
+                "Test corpus", [None, *corpora], format_func=lambda name: name or "every corpus",
+                help="loso and corpus splits: test only this corpus's speakers, while the other corpora always "
+                     "train (e.g. SAVEE's four speakers in turn, with RAVDESS's 24 always training)",
+            )
+        epochs = c[-1].number_input("Epochs", 1, 500, defaults.epochs,
+                                    help="Per fold. The largest gain measured: a small cnn3d on RAVDESS went from "
+                                         "UA 0.53 to 0.59 with 120 epochs instead of 30 (mixup, last weights)")
         chosen = st.multiselect("Emotions", emotions, default=emotions)
         merges = st.multiselect("Merge labels", [m for m in MERGES if m.split("=")[0] in emotions])
         c = st.columns(3)
@@ -114,7 +130,7 @@ def new_run() -> None:
     try:
         train = TrainConfig(
             model=model, preset=preset, kernel=kernel if model == "cnn3d" else None,
-            split=f"kfold:{k}" if split_kind == "kfold" else split_kind,
+            split=split_spec(split_kind, int(k), test_corpus),
             emotions=None if set(chosen) == set(emotions) else tuple(kept), merge=tuple(merges),
             epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), mixup=float(mixup),
             freq_warp=float(freq_warp), time_stretch=float(time_stretch), ema=float(ema), select=select,

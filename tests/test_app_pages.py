@@ -231,3 +231,23 @@ def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_d
     assert augment == ["0.1", "0.05", "0.99"]
     assert [args[args.index(flag) + 1] for flag in ("--segments", "--segment-frames")] == ["40", "4"]
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
+
+
+def test_new_run_can_test_one_corpus_of_an_aggregate(home, small_demo, monkeypatch):
+    import pandas as pd
+
+    manifest = pd.read_csv(small_demo / "manifest.csv")
+    other = manifest["speaker"].isin(sorted(manifest["speaker"].unique())[:2])  # two speakers become corpus "other"
+    manifest.loc[other, "corpus"] = "other"
+    manifest.loc[other, "speaker"] = "other-" + manifest.loc[other, "speaker"]
+    (home / "manifests").mkdir()
+    manifest.to_csv(home / "manifests" / "two.csv", index=False)
+    launched = []
+    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
+    at = page("train")
+    next(box for box in at.selectbox if box.label == "Split").select("loso")
+    next(box for box in at.selectbox if box.label == "Test corpus").select("other")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    (args,) = launched
+    assert args[args.index("--split") + 1] == "loso:other"
