@@ -125,6 +125,8 @@ def main() -> None:
                        "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
                        "wall_s": time.time() - t0, "device": r["device"], "epochs": train.epochs,
                        "best_epochs": [f["best_epoch"] for f in r["per_fold"].values()],
+                       "fold_ua": {name: f["ua"] for name, f in r["per_fold"].items()},
+                       "recall": dict(zip(r["labels"], r["recall"])),
                        "settings": args.set, "features": args.feature, "level": args.level, "extra": extra}
                 rows.append(row)
                 print(f"{corpus:8s} {model:9s} UA {row['ua']:.3f} (+-{row['fold_ua_std']:.3f} over folds)  "
