@@ -27,8 +27,8 @@ from train_throughput import synchronize, synthetic_dataset  # noqa: E402
 
 from ser_core.config import TrainConfig  # noqa: E402
 from ser_core.device import describe, pick_device  # noqa: E402
+from ser_core.training.fold_trainer import FoldTrainer  # noqa: E402
 from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
-from ser_core.training.trainer import FoldTrainer  # noqa: E402
 
 
 def main() -> None:

@@ -30,10 +30,10 @@ from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.features.normalize import fit_stats, speaker_stats  # noqa: E402
 from ser_core.predict import Predictor  # noqa: E402
 from ser_core.training.dataset import load_dataset  # noqa: E402
+from ser_core.training.fold_trainer import FoldTrainer  # noqa: E402
 from ser_core.training.metrics import scores  # noqa: E402
 from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
 from ser_core.training.splits import make_folds  # noqa: E402
-from ser_core.training.trainer import FoldTrainer  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
 MODES = ("speaker", "training", "utterance")

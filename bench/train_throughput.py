@@ -31,8 +31,8 @@ from ser_core.config import TrainConfig  # noqa: E402
 from ser_core.device import autocast_dtype, describe, pick_device  # noqa: E402
 from ser_core.models import create_model  # noqa: E402
 from ser_core.training.dataset import Dataset  # noqa: E402
+from ser_core.training.fold_trainer import FoldTrainer  # noqa: E402
 from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
-from ser_core.training.trainer import FoldTrainer  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from ser_core.config import FeatureConfig, TrainConfig
 from ser_core.training.dataset import Dataset
+from ser_core.training.fold_trainer import FoldTrainer
 from ser_core.training.step import TrainStep, weighted_cross_entropy
-from ser_core.training.trainer import FoldTrainer
 
 FEATURES = FeatureConfig(n_mels=8, segments=2, segment_frames=4)
 
@@ -191,7 +191,7 @@ def test_the_app_launches_the_settings_it_was_given():
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
-    from ser_core.training.trainer import _warmup_cosine
+    from ser_core.training.fold_trainer import _warmup_cosine
 
     factor = _warmup_cosine(total_steps=110, warmup_steps=10)
     assert [factor(i) for i in (0, 4, 9)] == pytest.approx([0.1, 0.5, 1.0])
@@ -202,7 +202,7 @@ def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
 
 
 def test_class_weights_make_every_emotion_count_alike():
-    from ser_core.training.trainer import _class_weights
+    from ser_core.training.fold_trainer import _class_weights
 
     y = np.array([0] * 30 + [1] * 10 + [2] * 20)
     w = _class_weights(y, 4).numpy()

@@ -106,7 +106,8 @@ def configs_from_args(args: argparse.Namespace, **train_overrides) -> tuple[Trai
 
 def train(args: argparse.Namespace) -> int:
     from ser_core.corpora.aggregate import read_manifest
-    from ser_core.training.trainer import StopRequested, train_run
+    from ser_core.training.fold_trainer import StopRequested
+    from ser_core.training.trainer import train_run
 
     train_cfg, features = configs_from_args(args)
     manifest = read_manifest(args.manifest)
@@ -166,8 +167,8 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def sweep(args: argparse.Namespace) -> int:
     from ser_core.corpora.aggregate import read_manifest
+    from ser_core.training.fold_trainer import StopRequested
     from ser_core.training.sweep import format_table, run_sweep
-    from ser_core.training.trainer import StopRequested
 
     train_cfg, features = configs_from_args(args, model="cnn3d")
     try:

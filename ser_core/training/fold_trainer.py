@@ -1,0 +1,192 @@
+"""One fold's model: trained on some speakers' clips, then used on other speakers', every batch cut on the device.
+
+`FoldTrainer.fit` trains with the run's recipe (class-balanced loss, warm-up and
+cosine learning rate, augmentation in `TrainStep`), early-stopping on validation
+speakers when it has them; `predict` averages windows per clip; `embed` gives
+the vectors the explorer projects.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.device import autocast, autocast_dtype
+from ser_core.features.normalize import Stats, normalize_mels
+from ser_core.models import create_model
+from ser_core.training.batches import WindowBatcher
+from ser_core.training.dataset import Dataset
+from ser_core.training.metrics import scores
+from ser_core.training.step import TrainStep
+
+
+class StopRequested(Exception):
+    """SIGTERM or Ctrl-C arrived: finished folds are saved, the run can resume."""
+
+
+class FoldTrainer:
+    """Trains one model on some rows and predicts others, all batches cut on the device."""
+
+    def __init__(self, data: Dataset, train: TrainConfig, features: FeatureConfig, device: torch.device):
+        self.data, self.train, self.features, self.device = data, train, features, device
+        self.amp_dtype = autocast_dtype(device, train.precision)
+        self.input_shape = (features.segments, features.segment_frames, features.n_mels)
+        self.stop_flag = False
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
+
+    def new_model(self) -> torch.nn.Module:
+        overrides = dict(self.train.model_options or {})
+        if self.train.kernel:
+            overrides["kernel"] = tuple(self.train.kernel)
+        model = create_model(
+            self.train.model,
+            num_classes=len(self.data.labels),
+            input_shape=self.input_shape,
+            preset=self.train.preset,
+            **overrides,
+        ).to(self.device)
+        if self.device.type == "cuda":
+            model = model.to(memory_format=model.memory_format)
+        return model
+
+    def batcher(self, fit_rows: np.ndarray) -> tuple[WindowBatcher, Stats]:
+        """Normalise every clip (global statistics fitted on `fit_rows` only) and move them to the device."""
+        mels, stats = normalize_mels(
+            self.data.mels, self.data.speakers, self.features.normalization, fit_rows=fit_rows
+        )
+        return WindowBatcher(mels, self.features.segments, self.features.segment_frames, self.device), stats
+
+    def autocast(self):
+        return autocast(self.device, self.amp_dtype)
+
+    def train_step(self, model: torch.nn.Module, batcher: WindowBatcher, train_rows: np.ndarray,
+                   batch: int) -> TrainStep:
+        """The step that trains `model` on `train_rows` (compiled if asked), with those rows' class weights."""
+        return TrainStep(
+            model, torch.compile(model) if self.train.compile else model, batcher,
+            labels=torch.tensor(self.data.y, device=self.device),
+            class_weights=_class_weights(self.data.y[train_rows], len(self.data.labels)).to(self.device),
+            cfg=self.train, amp_dtype=self.amp_dtype, batch=batch,
+        )
+
+    def fit(
+        self,
+        batcher: WindowBatcher,
+        train_rows: np.ndarray,
+        val_rows: np.ndarray,
+        seed: int,
+        epochs: int,
+        on_epoch: Callable[[dict], None] = lambda e: None,
+    ) -> tuple[torch.nn.Module, dict]:
+        """Train; with validation rows and select="best", stop early and keep the best validation UA's weights."""
+        cfg = self.train
+        torch.manual_seed(seed)  # every draw (order, crops, masks, dropout) uses the default generators
+        rng = np.random.default_rng(seed)  # mixup's Beta draws
+        model = self.new_model()
+        n = len(train_rows)
+        # Small training sets get smaller batches (down to 8) so an epoch still takes 8 steps.
+        batch = min(cfg.batch_size, n, max(8, n // 8))
+        steps_per_epoch = max(1, n // batch)  # drop the ragged tail: BatchNorm needs >1 sample, graphs a fixed shape
+        lr_factor = _warmup_cosine(steps_per_epoch * epochs, int(cfg.warmup_epochs * steps_per_epoch))
+        step = self.train_step(model, batcher, train_rows, batch)
+        evaluated = step.average.model if step.average is not None else model  # what validates, and is returned
+        rows = torch.from_numpy(train_rows).to(self.device)
+
+        best = {"ua": -1.0, "epoch": epochs, "state": None}
+        since_best, done_steps = 0, 0
+        for epoch in range(1, epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            order = rows[torch.randperm(n, device=self.device)]
+            loss_sum = torch.zeros((), device=self.device)
+            for i in range(steps_per_epoch):
+                lr = cfg.lr * lr_factor(done_steps)
+                step.set_lr(lr)
+                lam = float(rng.beta(cfg.mixup, cfg.mixup)) if cfg.mixup > 0 else 1.0
+                loss_sum += step(order[i * batch : (i + 1) * batch], lam)
+                done_steps += 1
+                if self.stop_flag:
+                    step.release()
+                    raise StopRequested()
+            event = {
+                "epoch": epoch,
+                "epochs": epochs,
+                "train_loss": float(loss_sum) / steps_per_epoch,
+                "lr": lr,
+                "step_mode": step.mode,
+            }
+            if len(val_rows):
+                probs = self.predict(evaluated, batcher, val_rows)
+                val = scores(self.data.y[val_rows], probs.argmax(1), len(self.data.labels))
+                event.update(val_ua=val["ua"], val_wa=val["wa"])
+                if val["ua"] > best["ua"]:
+                    keep = cfg.select == "best"  # "last" only records which epoch validated best
+                    state = copy.deepcopy(evaluated.state_dict()) if keep else None
+                    best = {"ua": val["ua"], "epoch": epoch, "state": state}
+                    since_best = 0
+                else:
+                    since_best += 1
+            event["seconds"] = time.perf_counter() - t0
+            event["samples_per_s"] = steps_per_epoch * batch / event["seconds"]
+            on_epoch(event)
+            if len(val_rows) and cfg.select == "best" and since_best >= cfg.patience:
+                break
+        step.release()
+        if best["state"] is not None:
+            evaluated.load_state_dict(best["state"])
+        return evaluated, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["ua"] >= 0 else None}
+
+    @torch.no_grad()
+    def predict(self, model: torch.nn.Module, batcher: WindowBatcher, rows: np.ndarray, batch: int = 256) -> np.ndarray:
+        """Class probabilities (len(rows), C), averaged over `eval_windows` windows per clip."""
+        model.eval()
+        out = []
+        k = max(1, self.train.eval_windows)
+        for i in range(0, len(rows), batch):
+            idx = torch.from_numpy(rows[i : i + batch]).to(self.device)
+            starts = batcher.spread_starts(idx, k)  # (b, k)
+            x = batcher.windows(idx.repeat_interleave(k), starts.reshape(-1))
+            if self.device.type == "cuda":
+                x = x.contiguous(memory_format=torch.channels_last_3d)
+            with self.autocast():
+                probs = model(x).float().softmax(-1)
+            out.append(probs.view(len(idx), k, -1).mean(1).cpu())
+        return torch.cat(out).numpy() if out else np.zeros((0, len(self.data.labels)))
+
+    @torch.no_grad()
+    def embed(self, model: torch.nn.Module, batcher: WindowBatcher, batch: int = 256) -> np.ndarray:
+        """The embedding before the classifier of every clip's centre window: (N, D)."""
+        model.eval()
+        out = []
+        for i in range(0, len(batcher), batch):
+            idx = torch.arange(i, min(i + batch, len(batcher)), device=self.device)
+            x = batcher.windows(idx, batcher.spread_starts(idx, 1)[:, 0])
+            with self.autocast():
+                out.append(model.forward_features(x).float().cpu())
+        return torch.cat(out).numpy()
+
+
+def _class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights (mean 1 over the clips): the loss treats every emotion alike."""
+    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    """Learning-rate factor per step: linear warm-up, then a cosine down to zero."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
