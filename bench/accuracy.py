@@ -102,13 +102,14 @@ def main() -> None:
           f"{features.segments}x{features.segment_frames}x{features.n_mels}, level {args.level}; "
           f"settings {args.set + args.feature}", flush=True)
     extra = [name for name in args.extra.split(",") if name]
+    not_loso = [corpus for corpus in args.corpora.split(",") if CORPORA[corpus] != "loso"]
+    if extra and not_loso:
+        parser.error(f"--extra: {not_loso} are not split leave-one-speaker-out; only loso corpora take extra speakers")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for corpus in args.corpora.split(","):
             corpus_base = base.replace(split=CORPORA[corpus])
             if extra:
-                if CORPORA[corpus] != "loso":
-                    parser.error(f"--extra: {corpus} is split {CORPORA[corpus]}; only loso corpora take extra speakers")
                 manifest, feature_set = load_with_extra(corpus, extra, args.pack, args.level, args.preset)
                 own = manifest.loc[manifest["corpus"] == corpus, "emotion"].replace(base.merge_map)
                 corpus_base = corpus_base.replace(split=f"loso:{corpus}", emotions=tuple(sorted(set(own))))
