@@ -34,7 +34,8 @@ grep -A 24 "^device" "$OUT/profile-cnn3d.log"; elapsed profile
 # C120 = mixup 0.2, 120 epochs, last weights. On the CPU's small cnn3d (BENCHMARKS.md) UA rose
 # from 0.533 to 0.592 with 120 epochs instead of 30, to 0.574 with 40 x 4 segments instead of
 # 10 x 16 (the same 1.6 s; 80 x 2 fell back), to 0.636 with both, and to 0.668 (122 k parameters)
-# with 60 x 4 (a 2.4 s window covering 90% of the clips); --freq-warp and --ema were neutral there. The paper's 3 s window as 30 x 10 and 75 x 4 segments:
+# with 60 x 4 (a 2.4 s window covering 90% of the clips); --freq-warp and --ema were neutral there.
+# The paper's 3 s window as 30 x 10 and 75 x 4 segments:
 C120="--corpora ravdess --set mixup=0.2 --set epochs=120 --set select=last"
 RECIPES=(
   "ravdess-C120-cnn3d $C120 --models cnn3d"
