@@ -4,6 +4,7 @@ A job lives in a folder (a run, a sweep, or $SER_HOME/jobs/quickstart):
 
     FOLDER/job.json   the command, its pid and when it started
     FOLDER/job.log    its stdout and stderr
+    FOLDER/spec.json  the resolved settings it was launched with (train and sweep jobs)
 
 The process gets its own session, so a Streamlit rerun or a closed browser tab
 never stops it; `stop` sends SIGTERM, on which the trainer saves its finished
@@ -21,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.config import RunSpec
 from ser_core.paths import jobs_dir
 from ser_core.quickstart import quickstart_run
 from ser_core.training.runs import RunFolder, read_json, write_json
@@ -143,64 +144,43 @@ def run_state(run: RunFolder) -> str:
     return state
 
 
-def train_args(manifest: str | Path, out: str | Path, train: TrainConfig, resume: bool = False,
-               features: FeatureConfig | None = None) -> list[str]:
-    """`ser train` arguments for a TrainConfig, and for the volume settings of `features`
-    (normalisation, segments) where given; the rest of the features come from the preset."""
-    args = [
-        "train", "-m", str(manifest), "--out", str(out),
-        "--model", train.model, "--preset", train.preset, "--split", train.split,
-        "--epochs", train.epochs, "--batch-size", train.batch_size, "--lr", train.lr,
-        "--mixup", train.mixup, "--freq-warp", train.freq_warp, "--time-stretch", train.time_stretch,
-        "--ema", train.ema, "--select", train.select, "--seed", train.seed, "--device", train.device, "--quiet",
-    ]
-    if train.kernel:
-        args += ["--kernel", ",".join(map(str, train.kernel))]
-    if train.emotions:
-        args += ["--emotions", ",".join(train.emotions)]
-    for item in train.merge:
-        args += ["--merge", item]
-    if train.compile:
-        args.append("--compile")
-    if not train.cuda_graphs:
-        args.append("--no-cuda-graphs")
-    if not train.final_model:
-        args.append("--no-final")
-    if features is not None:
-        args += ["--normalization", features.normalization, "--segments", features.segments,
-                 "--segment-frames", features.segment_frames]
-    if resume:
-        args.append("--resume")
-    return [str(a) for a in args]
+def write_spec(folder: Path, spec: RunSpec, manifest: str | Path) -> Path:
+    """FOLDER/spec.json: the resolved settings a job is launched with (`ser ... --config`), and its manifest."""
+    path = Path(folder) / "spec.json"
+    write_json(path, spec.to_dict() | {"manifest": str(manifest)})
+    return path
 
 
-def start_train(manifest: str | Path, out: str | Path, train: TrainConfig,
-                features: FeatureConfig | None = None) -> Job:
-    """Launch a new training run into folder `out` (which must not hold a run yet)."""
+def start_train(manifest: str | Path, out: str | Path, spec: RunSpec) -> Job:
+    """Launch `ser train --config` with `spec` into folder `out` (which must not hold a run yet)."""
     if RunFolder(out).exists():
         raise FileExistsError(f"{out} already holds a run; pick another name")
-    return launch(train_args(manifest, out, train, features=features), out)
+    config = write_spec(Path(out), spec, manifest)
+    return launch(["train", "-m", str(manifest), "--config", str(config), "--out", str(out), "--quiet"], out)
 
 
 def resume_train(run: RunFolder) -> Job:
-    """Relaunch a stopped or interrupted run with its own settings; finished folds are kept."""
+    """Relaunch a stopped or interrupted run from its own config.json; finished folds are kept."""
     config = run.config()
     if not config.get("manifest"):
         raise ValueError(f"{run.path}: config.json names no manifest, so the run cannot be resumed here")
-    train, features = TrainConfig.from_dict(config["train"]), FeatureConfig.from_dict(config["features"])
-    return launch(train_args(config["manifest"], run.path, train, resume=True, features=features), run.path)
+    try:
+        RunSpec.from_dict(config)
+    except ValueError as exc:
+        raise ValueError(f"{run.path}: {exc}") from None
+    return launch(["train", "--config", str(run.config_path), "--out", str(run.path), "--resume", "--quiet"],
+                  run.path)
 
 
-def start_sweep(manifest: str | Path, out: str | Path, k_seg: list[int], k_mel: list[int], train: TrainConfig,
+def start_sweep(manifest: str | Path, out: str | Path, k_seg: list[int], k_mel: list[int], spec: RunSpec,
                 k_frame: int = 3) -> Job:
-    """Launch `ser sweep` over the k_seg x k_mel grid into folder `out`."""
+    """Launch `ser sweep` over the k_seg x k_mel grid of cnn3d models of `spec` into folder `out`."""
     if not k_seg or not k_mel:
         raise ValueError(f"choose at least one k_seg and one k_mel, got {k_seg}, {k_mel}")
+    config = write_spec(Path(out), spec, manifest)
     args = [
-        "sweep", "-m", str(manifest), "--out", str(out),
-        "--k-seg", ",".join(map(str, k_seg)), "--k-mel", ",".join(map(str, k_mel)), "--k-frame", k_frame,
-        "--preset", train.preset, "--split", train.split, "--epochs", train.epochs,
-        "--device", train.device, "--quiet",
+        "sweep", "-m", str(manifest), "--out", str(out), "--config", str(config),
+        "--k-seg", ",".join(map(str, k_seg)), "--k-mel", ",".join(map(str, k_mel)), "--k-frame", k_frame, "--quiet",
     ]
     return launch(args, out, meta={"k_seg": list(k_seg), "k_mel": list(k_mel), "k_frame": k_frame})
 

@@ -14,7 +14,7 @@ import streamlit as st
 from app import jobs
 from ser_core.paths import manifests_dir, runs_dir
 from ser_core.quickstart import demo_manifest_path, quickstart_run
-from ser_core.training.runs import RunFolder, list_runs
+from ser_core.training.runs import RunFolder, list_runs, run_kernel
 
 if TYPE_CHECKING:
     from ser_core.predict import Predictor
@@ -103,31 +103,20 @@ def ensure_first_launch() -> None:
     jobs.start_quickstart(only_first=True)
 
 
-def model_kernel(train: dict) -> tuple[int, ...] | None:
-    """The kernel a run's model used: its own setting, else its preset's, else the model's default."""
-    if train.get("kernel"):
-        return tuple(train["kernel"])
-    from ser_core.models import registry  # imports torch: only when a run is described
-
-    cls = registry.model_class(train["model"])
-    settings = cls.presets.get(train.get("preset"), {})
-    return tuple(settings.get("kernel", cls.config_class().kernel))
-
-
 def run_summary(run: RunFolder) -> dict:
     """One row of the runs table: name, state, headline metrics and the settings that matter."""
     config = run.config()
     train = config.get("train", {})
     results = load_results(str(run.path)) or {}
-    kernel = model_kernel(train)
+    kernel = run_kernel(config)
     return {
         "run": run.path.name,
         "status": jobs.run_state(run),
         "ua": results.get("ua"),
         "wa": results.get("wa"),
         "macro_f1": results.get("macro_f1"),
-        "model": train.get("model"),
-        "preset": train.get("preset"),
+        "model": (config.get("model") or {}).get("name") or train.get("model"),  # train: before recipes
+        "recipe": config.get("recipe") or train.get("preset"),
         "kernel": ",".join(map(str, kernel)) if kernel else None,
         "split": train.get("split"),
         "params": results.get("params"),

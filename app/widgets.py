@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app import jobs, state
 from ser_core.quickstart import demo_manifest_path, quickstart_run
 from ser_core.training.progress import format_eta, progress
 from ser_core.training.runs import RunFolder
+
+
+def device_note() -> str:
+    """Whether this machine has an NVIDIA GPU, from the driver's files: importing torch for it would
+    make the Train page's first draw seconds slower."""
+    gpus = sorted(Path("/proc/driver/nvidia/gpus").glob("*/information"))
+    if gpus:
+        model = next((line.split(":", 1)[1].strip() for line in gpus[0].read_text().splitlines()
+                      if line.startswith("Model")), "an NVIDIA GPU")
+        return f"GPU: {model} (auto trains there if torch was built with CUDA)"
+    return "No NVIDIA GPU seen here: auto trains on the CPU (the demo or laptop recipe)."
 
 
 def run_label(run: RunFolder) -> str:

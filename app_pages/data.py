@@ -15,7 +15,7 @@ from ser_core.corpora.archive import extract_zip
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.features import log_mel, to_volume
 from ser_core.paths import demo_dir, manifests_dir, uploads_dir
-from ser_core.training.presets import FEATURE_PRESETS, feature_preset
+from ser_core.recipes import recipe_names, resolve
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -26,9 +26,9 @@ def scan_sources(sources: tuple[tuple[str, str], ...]) -> tuple[pd.DataFrame, pd
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
-def clip_features(path: str, preset: str):
-    """(waveform, log-mel (T, F), volume (1, S, L, F)) of one clip with a feature preset."""
-    config = feature_preset(preset)
+def clip_features(path: str, recipe: str):
+    """(waveform, log-mel (T, F), volume (1, S, L, F)) of one clip with a recipe's features."""
+    config = resolve(recipe).features
     wave = load_audio(path, config.audio)
     mel = log_mel(wave, config)
     return wave, mel, to_volume(mel, config.segments, config.segment_frames, pad_value=float(mel.min()))
@@ -131,14 +131,14 @@ def clip_view(table: pd.DataFrame) -> None:
     left, right = st.columns([3, 1])
     path = left.selectbox("Clip", table["path"].tolist(), key="data_clip",
                           format_func=lambda p: f"{Path(p).parent.name}/{Path(p).name}")
-    preset = right.selectbox("Features", list(FEATURE_PRESETS), key="data_preset",
-                             help="The feature preset of the models (tiny: CPU, paper: the paper's scale).")
+    recipe = right.selectbox("Features of the recipe", recipe_names(), key="data_recipe",
+                             help="Each recipe's log-mel and volume settings (ser recipes lists them).")
     try:
-        wave, mel, vol = clip_features(path, preset)
+        wave, mel, vol = clip_features(path, recipe)
     except AudioError as err:
         st.error(str(err))
         return
-    config = feature_preset(preset)
+    config = resolve(recipe).features
     row = table.loc[table["path"] == path].iloc[0]
     st.caption(f"{row['corpus']} · speaker {row['speaker']} · {row['emotion']} · {len(wave) / config.sample_rate:.2f} s")
     st.audio(path)

@@ -6,9 +6,8 @@ from pathlib import Path
 import streamlit as st
 
 from app import charts, jobs, state
-from ser_core.config import TrainConfig
 from ser_core.paths import sweeps_dir
-from ser_core.training.presets import FEATURE_PRESETS
+from ser_core.recipes import recipe_names, resolve
 from ser_core.training.progress import describe_sweep, progress
 from ser_core.training.runs import RunFolder
 from ser_core.training.sweep import cell_name, sweep_table
@@ -25,7 +24,7 @@ def new_sweep() -> None:
     with st.form("new_sweep"):
         c = st.columns(3)
         manifest = c[0].selectbox("Manifest", list(manifests))
-        preset = c[1].selectbox("Preset", list(FEATURE_PRESETS))
+        recipe = c[1].selectbox("Recipe", recipe_names(), help="the cnn3d settings each cell starts from")
         device = c[2].radio("Device", ["auto", "cpu", "cuda"], horizontal=True)
         c = st.columns(3)
         k_seg = c[0].multiselect("k_seg (segments axis)", K_SEG, default=[1, 2, 3])
@@ -41,8 +40,9 @@ def new_sweep() -> None:
             return
     out = sweeps_dir() / (name.strip() or f"{manifest}-{time.strftime('%m%d-%H%M%S')}")
     try:
-        train = TrainConfig(preset=preset, split=f"kfold:{k}", epochs=int(epochs), device=device)
-        jobs.start_sweep(manifests[manifest], out, sorted(k_seg), sorted(k_mel), train, k_frame=int(k_frame))
+        spec = resolve(recipe, {"model.name": "cnn3d", "train.split": f"kfold:{k}", "train.epochs": int(epochs),
+                                "train.device": device})
+        jobs.start_sweep(manifests[manifest], out, sorted(k_seg), sorted(k_mel), spec, k_frame=int(k_frame))
     except ValueError as err:
         st.error(str(err))
         return

@@ -5,17 +5,15 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-import torch
 
 from app import charts, jobs, state, widgets
-from ser_core.config import TrainConfig
-from ser_core.corpora.aggregate import read_manifest
+from ser_core.config import MODEL_CONFIGS
+from ser_core.corpora.aggregate import emotions_setting, read_manifest
 from ser_core.corpora.vocabulary import CorpusError
-from ser_core.models import list_models
-from ser_core.models.cnn3d import Cnn3dConfig
-from ser_core.training.presets import FEATURE_PRESETS, train_preset
+from ser_core.recipes import load_recipe, parse_override, recipe_names, resolve
 from ser_core.training.progress import curves, format_eta, progress
 from ser_core.training.runs import RunFolder
+from ser_core.training.splits import split_spec
 
 SPLITS = {"kfold": "k-fold over speakers", "loso": "leave one speaker out", "corpus": "leave one corpus out"}
 MERGES = ("calm=neutral", "bored=neutral", "surprised=happy", "disgust=angry")
@@ -23,8 +21,8 @@ RESUMABLE = ("stopped", "interrupted", "failed")
 _SCORE = "{:.3f}".format
 COMPARED = {  # row label: (runs-table column, how to show it)
     "UA": ("ua", _SCORE), "WA": ("wa", _SCORE), "macro-F1": ("macro_f1", _SCORE), "model": ("model", str),
-    "kernel": ("kernel", str), "parameters": ("params", "{:,}".format), "clips": ("clips", "{:,}".format),
-    "device": ("device", str), "wall time": ("wall_s", "{:.0f} s".format),
+    "recipe": ("recipe", str), "kernel": ("kernel", str), "parameters": ("params", "{:,}".format),
+    "clips": ("clips", "{:,}".format), "device": ("device", str), "wall time": ("wall_s", "{:.0f} s".format),
 }
 
 
@@ -35,21 +33,12 @@ def manifest_labels(path: str, mtime: float) -> tuple[list[str], list[str]]:
     return sorted(manifest["emotion"].unique()), sorted(manifest["corpus"].unique())
 
 
-def split_spec(kind: str, k: int, test_corpus: str | None) -> str:
-    """The `--split` text: k-fold takes K; loso and corpus may test one corpus only."""
-    if kind == "kfold":
-        return f"kfold:{k}"
-    return f"{kind}:{test_corpus}" if test_corpus else kind
-
-
-def device_note() -> str:
-    if torch.cuda.is_available():
-        return f"GPU: {torch.cuda.get_device_name(0)}"
-    return "No CUDA GPU here: auto trains on the CPU (use the tiny preset)."
+def _numbers(text: str) -> list[int]:
+    return [int(v) for v in text.replace(" ", "").split(",") if v]
 
 
 def new_run() -> None:
-    """The settings form; Start launches `ser train` in its own process."""
+    """Recipe, model and the settings that matter; Start writes the resolved spec and launches `ser train --config`."""
     manifests = state.list_manifests()
     if not manifests:
         st.info("No manifest to train on yet: the demo corpus is generated on first launch (Home), "
@@ -62,32 +51,34 @@ def new_run() -> None:
     except CorpusError as err:
         st.error(str(err))
         return
-    c = st.columns(2)  # outside the form: the preset sets the form's defaults
-    model = c[0].selectbox("Model", list_models(), index=list_models().index("cnn3d"), key="train_model")
-    preset = c[1].selectbox("Preset", list(FEATURE_PRESETS), key="train_preset",
-                            help="tiny: a laptop CPU; paper: the paper's scale, a GPU")
-    defaults = TrainConfig(preset=preset, **train_preset(preset))
-    with st.form(f"new_run_{preset}"):  # one form per preset, so its defaults follow the choice
-        device = st.radio("Device", ["auto", "cpu", "cuda"], horizontal=True, help=device_note())
-        st.caption(device_note())
+    c = st.columns(2)  # outside the form: the recipe and the model set the form's defaults
+    recipe_name = c[0].selectbox("Recipe", recipe_names(), key="train_recipe",
+                                 help="Named, measured settings: demo (the first launch), laptop (the best on a "
+                                      "CPU), paper (the paper's scale, a GPU). `ser recipes` lists them.")
+    recipe = load_recipe(recipe_name)
+    models = sorted(MODEL_CONFIGS)
+    model = c[1].selectbox("Model", models, index=models.index(recipe.default_model), key="train_model")
+    st.caption(f"**{recipe.name}**: {recipe.summary}. Cost: {recipe.cost}. Measured: {recipe.measured}.")
+    base = resolve(recipe, {"model.name": model})
+    with st.expander("The recipe's resolved settings"):
+        st.json(base.to_dict(), expanded=2)
+    with st.form(f"new_run_{recipe_name}_{model}"):  # one form per recipe and model, so its defaults follow them
+        device = st.radio("Device", ["auto", "cpu", "cuda"], horizontal=True, help=widgets.device_note())
+        st.caption(widgets.device_note())
+        c = st.columns(4)
+        kernel_labels = ("k_seg", "k_frame", "k_mel")[-len(base.model.kernel):]
+        kernel = [col.number_input(label, 1, 9, value, key=f"kernel_{label}")
+                  for col, label, value in zip(c, kernel_labels, base.model.kernel)]
+        channels = c[3].text_input("Channels per block", ", ".join(map(str, base.model.channels)),
+                                   help="One conv block per entry; more or wider blocks, a bigger model")
+        features = base.features
         c = st.columns(3)
-        default_kernel = Cnn3dConfig().kernel
-        kernel = tuple(
-            col.number_input(label, 1, 9, value, key=f"kernel_{label}", help="cnn3d only")
-            for col, label, value in zip(c, ("k_seg", "k_frame", "k_mel"), default_kernel)
-        )
-        volume = FEATURE_PRESETS[preset]
-        c = st.columns(3)
-        segments = c[0].number_input("Segments S", 1, 300, volume.segments,
-                                     help="A volume is S segments of L frames; its window should cover most clips. "
-                                          "A small cnn3d on RAVDESS (clips 1.7 s long, median) scored UA 0.53 with "
-                                          "10 x 16 and 0.57 with 40 x 4 (both 1.6 s); at 120 epochs 0.645 with "
-                                          "40 x 4 and 0.668 with 60 x 4 (2.4 s)")
-        segment_frames = c[1].number_input("Frames per segment L", 1, 300, volume.segment_frames)
-        features = volume.replace(segments=int(segments), segment_frames=int(segment_frames))
-        c[2].caption(f"A window of {features.window_seconds:.2f} s (frames are "
-                     f"{1000 * volume.hop_length / volume.sample_rate:g} ms apart); "
-                     f"the preset's volume is {volume.segments} x {volume.segment_frames}.")
+        segments = c[0].number_input("Segments S", 1, 300, features.segments,
+                                     help="A volume is S segments of L frames; its window should cover most clips")
+        segment_frames = c[1].number_input("Frames per segment L", 1, 300, features.segment_frames)
+        window = features.replace(segments=int(segments), segment_frames=int(segment_frames)).window_seconds
+        c[2].caption(f"A window of {window:.2f} s (frames are {1000 * features.hop_length / features.sample_rate:g} "
+                     f"ms apart); the recipe's volume is {features.segments} x {features.segment_frames}.")
         c = st.columns(4 if len(corpora) > 1 else 3)
         split_kind = c[0].selectbox("Split", list(SPLITS), format_func=lambda k: f"{k}: {SPLITS[k]}")
         k = c[1].number_input("K (k-fold)", 2, 20, 5)
@@ -98,46 +89,50 @@ def new_run() -> None:
                 help="loso and corpus splits: test only this corpus's speakers, while the other corpora always "
                      "train (e.g. SAVEE's four speakers in turn, with RAVDESS's 24 always training)",
             )
-        epochs = c[-1].number_input("Epochs", 1, 500, defaults.epochs,
-                                    help="Per fold. The largest gain measured: a small cnn3d on RAVDESS went from "
-                                         "UA 0.53 to 0.59 with 120 epochs instead of 30 (mixup, last weights)")
+        train = base.train
+        epochs = c[-1].number_input("Epochs", 1, 500, train.epochs, help="Per fold")
         chosen = st.multiselect("Emotions", emotions, default=emotions)
         merges = st.multiselect("Merge labels", [m for m in MERGES if m.split("=")[0] in emotions])
         c = st.columns(3)
-        batch_size = c[0].number_input("Batch size", 2, 1024, defaults.batch_size)
-        lr = c[1].number_input("Learning rate", 1e-5, 1.0, defaults.lr, format="%.4f")
-        final = c[2].checkbox("Final model on all speakers", True, help="Needed for Explore and Live")
+        batch_size = c[0].number_input("Batch size", 2, 1024, train.batch_size)
+        lr = c[1].number_input("Learning rate", 1e-5, 1.0, train.lr, format="%.4f")
+        final = c[2].checkbox("Final model on all speakers", train.final_model, help="Needed for Explore and Live")
         c = st.columns(4)
-        mixup = c[0].number_input("Mixup alpha", 0.0, 2.0, defaults.mixup, step=0.1,
+        mixup = c[0].number_input("Mixup alpha", 0.0, 2.0, train.mixup, step=0.1,
                                   help="Train on blends of two clips and their labels; 0 = off")
-        freq_warp = c[1].number_input("Mel warp", 0.0, 0.4, defaults.freq_warp, step=0.05,
+        freq_warp = c[1].number_input("Mel warp", 0.0, 0.4, train.freq_warp, step=0.05,
                                       help="Stretch each clip's mel axis by up to this fraction, as a longer or "
                                            "shorter vocal tract would (VTLP); 0 = off")
-        time_stretch = c[2].number_input("Tempo", 0.0, 0.4, defaults.time_stretch, step=0.05,
+        time_stretch = c[2].number_input("Tempo", 0.0, 0.4, train.time_stretch, step=0.05,
                                          help="Play each training window up to this fraction faster or slower; 0 = off")
-        ema = c[3].number_input("Weight average", 0.0, 0.999, defaults.ema, step=0.01, format="%.3f",
+        ema = c[3].number_input("Weight average", 0.0, 0.999, train.ema, step=0.01, format="%.3f",
                                 help="Evaluate and keep a moving average of the weights with this decay "
                                      "(0.99: about the last 100 steps); 0 = off")
         c = st.columns(2)
-        select = c[0].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(defaults.select),
+        select = c[0].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(train.select),
                                 format_func={"best": "the best validation epoch", "last": "the last epoch"}.get,
                                 help="best: early stopping on the validation speakers; last: every epoch runs")
         run_name = c[1].text_input("Run name", placeholder=f"{model}-{name}-<time>")
+        more = st.text_area("Other settings", placeholder="train.label_smoothing=0.05\nmodel.dropout=0.2",
+                            help="Any setting as KEY=VALUE, one a line (model.*, features.*, features.audio.*, "
+                                 "train.*), as `ser train --set` takes them; the resolved settings below list "
+                                 "every key")
         if not st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
             return
-    merge_map = dict(m.split("=") for m in merges)
-    kept = [e for e in chosen if e not in merge_map]
+    overrides = {
+        "model.name": model, "model.kernel": [int(v) for v in kernel], "features.segments": int(segments),
+        "features.segment_frames": int(segment_frames), "train.split": split_spec(split_kind, int(k), test_corpus),
+        "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
+        "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
+        "train.mixup": float(mixup), "train.freq_warp": float(freq_warp), "train.time_stretch": float(time_stretch),
+        "train.ema": float(ema), "train.select": select, "train.device": device, "train.final_model": final,
+    }
     try:
-        train = TrainConfig(
-            model=model, preset=preset, kernel=kernel if model == "cnn3d" else None,
-            split=split_spec(split_kind, int(k), test_corpus),
-            emotions=None if set(chosen) == set(emotions) else tuple(kept), merge=tuple(merges),
-            epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), mixup=float(mixup),
-            freq_warp=float(freq_warp), time_stretch=float(time_stretch), ema=float(ema), select=select,
-            device=device, final_model=final,
-        )
+        overrides["model.channels"] = _numbers(channels)
+        overrides |= dict(parse_override(line) for line in more.splitlines() if line.strip())
+        spec = resolve(recipe, overrides)
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
-        jobs.start_train(path, out, train, features)
+        jobs.start_train(path, out, spec)
     except (ValueError, FileExistsError) as err:
         st.error(str(err))
         return

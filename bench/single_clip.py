@@ -9,7 +9,7 @@ clip three ways, each through `Predictor.predict_mel` as the app does:
   training    statistics of the training audio (Predictor's fallback for a lone clip)
   utterance   the clip's own statistics
 
-    python bench/single_clip.py --corpus ravdess --preset tiny
+    python bench/single_clip.py --corpus ravdess --recipe demo
     python bench/single_clip.py --corpus savee --split loso
 """
 
@@ -24,15 +24,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ser_core.config import TrainConfig  # noqa: E402
 from ser_core.corpora import scan  # noqa: E402
 from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.features.normalize import fit_stats, speaker_stats  # noqa: E402
 from ser_core.predict import Predictor  # noqa: E402
+from ser_core.recipes import resolve  # noqa: E402
 from ser_core.training.dataset import load_dataset  # noqa: E402
 from ser_core.training.fold_trainer import FoldTrainer  # noqa: E402
 from ser_core.training.metrics import scores  # noqa: E402
-from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
 from ser_core.training.splits import make_folds  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
@@ -44,25 +43,25 @@ def main() -> None:
     parser.add_argument("--corpus", default="ravdess", help="a corpus under ../shared/corpora")
     parser.add_argument("--split", default="kfold:6")
     parser.add_argument("--model", default="cnn3d")
-    parser.add_argument("--preset", default="tiny")
-    parser.add_argument("--epochs", type=int, help="default: the preset's")
+    parser.add_argument("--recipe", default="demo", help="a recipe name or file (ser recipes)")
+    parser.add_argument("--epochs", type=int, help="default: the recipe's train.epochs")
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
 
-    features = feature_preset(args.preset)
+    overrides = [("model.name", args.model), ("train.split", args.split), ("train.device", args.device)]
+    spec = resolve(args.recipe, overrides + ([("train.epochs", args.epochs)] if args.epochs else []))
+    features, train = spec.features, spec.train
     if features.normalization != "speaker":
-        raise SystemExit(f"the {args.preset} preset normalises by {features.normalization}, not by speaker")
-    settings = train_preset(args.preset) | ({"epochs": args.epochs} if args.epochs else {})
-    train = TrainConfig(model=args.model, preset=args.preset, split=args.split, device=args.device, **settings)
+        raise SystemExit(f"the {args.recipe} recipe normalises by {features.normalization}, not by speaker")
     device = pick_device(args.device)
     data = load_dataset(scan(args.corpus, SHARED / args.corpus).manifest, train, features, progress=False)
     folds = make_folds(data.manifest, args.split, val_fraction=0.0, seed=train.seed)
     print(f"device: {describe(device)}; {args.corpus} {len(data.mels)} clips, {args.split}; {args.model} "
-          f"{args.preset}, {train.epochs} epochs (no early stopping)", flush=True)
+          f"{args.recipe}, {train.epochs} epochs (no early stopping)", flush=True)
 
     predicted = {mode: np.empty(len(data.y), dtype=np.int64) for mode in MODES}
     started = time.time()
-    trainer = FoldTrainer(data, train, features, device)
+    trainer = FoldTrainer(data, spec, device)
     for index, fold in enumerate(folds):
         batcher, training_stats = trainer.batcher(fold.train)
         model, _ = trainer.fit(batcher, fold.train, fold.val, seed=train.seed + index, epochs=train.epochs)

@@ -9,8 +9,8 @@ does all its real work per step: random crops cut on the device, SpecAugment,
 class-weighted loss, schedule; it is timed eagerly and as it runs by default (on
 CUDA: the step replayed as a CUDA graph; on the CPU cnn3d runs folded).
 
-    python bench/train_throughput.py --preset paper --compile   # a GPU
-    python bench/train_throughput.py --preset tiny --steps 30
+    python bench/train_throughput.py --recipe paper --compile   # a GPU
+    python bench/train_throughput.py --recipe demo --steps 30
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ser_core.config import TrainConfig  # noqa: E402
+from ser_core.config import RunSpec  # noqa: E402
 from ser_core.device import autocast_dtype, describe, pick_device  # noqa: E402
 from ser_core.models import create_model  # noqa: E402
+from ser_core.recipes import resolve  # noqa: E402
 from ser_core.training.dataset import Dataset  # noqa: E402
 from ser_core.training.fold_trainer import FoldTrainer  # noqa: E402
-from ser_core.training.presets import feature_preset, train_preset  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
@@ -40,10 +40,11 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def plain_loop(model_name: str, preset: str, batch: int, steps: int, device: torch.device,
+def plain_loop(spec: RunSpec, batch: int, steps: int, device: torch.device,
                channels_last: bool = False, compile: bool = False, folded: bool = False) -> float:
-    f = feature_preset(preset)
-    model = create_model(model_name, 8, input_shape=(f.segments, f.segment_frames, f.n_mels), preset=preset).to(device)
+    f = spec.features
+    shape = (f.segments, f.segment_frames, f.n_mels)
+    model = create_model(spec.model_name, 8, input_shape=shape, **spec.model.to_dict()).to(device)
     x = torch.randn(batch, 1, f.segments, f.segment_frames, f.n_mels, device=device)
     if channels_last:
         model = model.to(memory_format=model.memory_format)
@@ -82,12 +83,11 @@ def synthetic_dataset(n: int, n_mels: int, seed: int = 0) -> Dataset:
     return Dataset(manifest, mels, [str(i) for i in range(8)], y, pd.DataFrame())
 
 
-def trainer_loop(model_name: str, preset: str, batch: int, epochs: int, device: torch.device,
+def trainer_loop(spec: RunSpec, batch: int, epochs: int, device: torch.device,
                  data: Dataset, **settings) -> tuple[float, str]:
     """Median samples/s over the epochs after the first, and how the steps ran (eager or cuda-graph)."""
-    defaults = {k: v for k, v in train_preset(preset).items() if k not in ("batch_size", "epochs")}
-    train = TrainConfig(model=model_name, preset=preset, batch_size=batch, epochs=epochs, **(defaults | settings))
-    trainer = FoldTrainer(data, train, feature_preset(preset), device)
+    spec = spec.replace(train=spec.train.replace(batch_size=batch, epochs=epochs, **settings))
+    trainer = FoldTrainer(data, spec, device)
     rows = np.arange(len(data.mels))
     batcher, _ = trainer.batcher(rows)
     events = []
@@ -98,9 +98,9 @@ def trainer_loop(model_name: str, preset: str, batch: int, epochs: int, device: 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="paper")
+    parser.add_argument("--recipe", default="paper", help="a recipe name or file (ser recipes)")
     parser.add_argument("--models", default="cnn3d,cnn_lstm,cnn2d")
-    parser.add_argument("--batch", type=int, default=None, help="default: the preset's")
+    parser.add_argument("--batch", type=int, default=None, help="default: the recipe's train.batch_size")
     parser.add_argument("--steps", type=int, default=200, help="plain-loop steps")
     parser.add_argument("--clips", type=int, default=4000, help="synthetic clips for the trainer")
     parser.add_argument("--epochs", type=int, default=4)
@@ -108,13 +108,15 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
     device = pick_device(args.device)
-    batch = args.batch or train_preset(args.preset)["batch_size"]
-    data = synthetic_dataset(args.clips, feature_preset(args.preset).n_mels)
-    print(f"device: {describe(device)}; preset {args.preset}; batch {batch}; torch {torch.__version__}", flush=True)
+    base = resolve(args.recipe)
+    batch = args.batch or base.train.batch_size
+    data = synthetic_dataset(args.clips, base.features.n_mels)
+    print(f"device: {describe(device)}; recipe {args.recipe}; batch {batch}; torch {torch.__version__}", flush=True)
     for name in args.models.split(","):
-        plain = plain_loop(name, args.preset, batch, args.steps, device)
+        spec = resolve(args.recipe, {"model.name": name})
+        plain = plain_loop(spec, batch, args.steps, device)
         cells = [f"{name:9s} plain {plain:7.0f}"]
-        for label, measure in variants(name, args, batch, device, data):
+        for label, measure in variants(spec, args, batch, device, data):
             try:
                 rate, mode = measure()
             except Exception as exc:  # noqa: BLE001 - one failing variant should not hide the others
@@ -124,15 +126,15 @@ def main() -> None:
         print("  ".join(cells) + "  samples/s", flush=True)
 
 
-def variants(name: str, args: argparse.Namespace, batch: int, device: torch.device, data: Dataset):
+def variants(spec: RunSpec, args: argparse.Namespace, batch: int, device: torch.device, data: Dataset):
     """(label, measure) pairs after the plain loop; measure() returns (samples/s, step mode)."""
-    steps, epochs, preset, cuda = args.steps, args.epochs, args.preset, device.type == "cuda"
+    name, steps, epochs, cuda = spec.model_name, args.steps, args.epochs, device.type == "cuda"
 
     def plain(**switches):
-        return lambda: (plain_loop(name, preset, batch, steps, device, **switches), "")
+        return lambda: (plain_loop(spec, batch, steps, device, **switches), "")
 
     def trainer(**settings):
-        return lambda: trainer_loop(name, preset, batch, epochs, device, data, **settings)
+        return lambda: trainer_loop(spec, batch, epochs, device, data, **settings)
 
     found = []
     if cuda:

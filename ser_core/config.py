@@ -1,7 +1,10 @@
 """Configuration dataclasses. Each tunable block has one; all round-trip through JSON.
 
 `to_dict` / `from_dict` handle nested dataclasses, so a run folder's config.json
-rebuilds every setting with no outside knowledge.
+rebuilds every setting with no outside knowledge. `RunSpec` is one run's whole
+resolved settings (audio, features, the model with every constructor argument,
+training), as `ser_core.recipes.resolve` makes it and config.json stores it.
+Nothing here imports torch, so forms and the command line resolve settings fast.
 """
 
 from __future__ import annotations
@@ -132,12 +135,8 @@ class FeatureConfig(ConfigMixin):
 
 @dataclass(frozen=True)
 class TrainConfig(ConfigMixin):
-    """One training run: model choice, split, optimisation and augmentation."""
+    """One training run: split, optimisation and augmentation (the model is `RunSpec.model`)."""
 
-    model: str = "cnn3d"  # a name in ser_core.models' registry
-    preset: str = "tiny"  # "tiny" (2 CPU cores) or "paper" (a GPU)
-    kernel: tuple[int, ...] | None = None  # (k_seg, k_frame, k_mel) for cnn3d; None = preset's
-    model_options: dict[str, Any] | None = None  # other model settings over the preset's, e.g. {"dropout": 0.5}
     split: str = "kfold:5"  # see ser_core.training.splits
     val_fraction: float = 0.15  # of training speakers held out for early stopping
     emotions: tuple[str, ...] | None = None  # None = every emotion in the manifest
@@ -169,8 +168,6 @@ class TrainConfig(ConfigMixin):
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
-        if self.kernel is not None and (len(self.kernel) != 3 or min(self.kernel) < 1):
-            raise ValueError(f"kernel must be three positive sizes (k_seg, k_frame, k_mel), got {self.kernel}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.select not in ("best", "last"):
@@ -190,3 +187,140 @@ class TrainConfig(ConfigMixin):
     @property
     def merge_map(self) -> dict[str, str]:
         return dict(item.split("=") for item in self.merge)
+
+
+# ---------------------------------------------------------------- models
+
+ACTIVATIONS = ("relu", "gelu")
+REDUCTIONS = ("mean", "last")
+
+
+def check_conv_settings(config) -> None:
+    """Validate what every model config shares: kernel, pool, channels, activation, dropout."""
+    name = type(config).__name__
+    kernel, pool, channels = config.kernel, config.pool, config.channels
+    if len(kernel) != len(pool) or min(kernel) < 1 or min(pool) < 1:
+        raise ValueError(f"{name}: kernel and pool need {len(kernel)} sizes >= 1, got {kernel}, {pool}")
+    if not channels or min(channels) < 1:
+        raise ValueError(f"{name}: channels must be a non-empty tuple of sizes >= 1, got {channels}")
+    if config.activation not in ACTIVATIONS:
+        raise ValueError(f"{name}: activation must be one of {ACTIVATIONS}, got {config.activation!r}")
+    if not 0 <= config.dropout < 1:
+        raise ValueError(f"{name}: dropout must be in [0, 1), got {config.dropout}")
+
+
+@dataclass(frozen=True)
+class Cnn3dConfig(ConfigMixin):
+    """3D CNN settings; the defaults are the paper's scale (about 1.2 M parameters)."""
+
+    kernel: tuple[int, int, int] = (3, 3, 5)  # (k_seg, k_frame, k_mel): shallow in time, deeper in mel
+    channels: tuple[int, ...] = (32, 64, 128, 128)  # one conv block each; depth = len(channels)
+    pool: tuple[int, int, int] = (1, 2, 2)  # per block, clamped at 1; segments stay whole for long-term context
+    activation: str = "relu"
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if len(self.kernel) != 3:
+            raise ValueError(f"Cnn3dConfig: kernel must be (k_seg, k_frame, k_mel), got {self.kernel}")
+        check_conv_settings(self)
+
+
+@dataclass(frozen=True)
+class CnnLstmConfig(ConfigMixin):
+    """CNN-LSTM settings; the defaults are sized like the paper's 3D CNN (about 1.2 M parameters)."""
+
+    kernel: tuple[int, int] = (3, 5)  # (k_frame, k_mel) of the per-segment CNN
+    channels: tuple[int, ...] = (32, 64, 128)
+    pool: tuple[int, int] = (2, 2)  # per block; clamped so no axis shrinks below 1
+    activation: str = "relu"
+    hidden_size: int = 160  # per direction
+    num_layers: int = 2
+    bidirectional: bool = True
+    reduce: str = "mean"  # embedding: "mean" of LSTM outputs over segments, or the "last" hidden states
+    dropout: float = 0.3  # before the classifier (and between LSTM layers)
+
+    def __post_init__(self) -> None:
+        if len(self.kernel) != 2:
+            raise ValueError(f"CnnLstmConfig: kernel must be (k_frame, k_mel), got {self.kernel}")
+        check_conv_settings(self)
+        if min(self.hidden_size, self.num_layers) < 1:
+            raise ValueError(
+                f"CnnLstmConfig: hidden_size and num_layers must be >= 1, got {self.hidden_size}, {self.num_layers}"
+            )
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"CnnLstmConfig: reduce must be one of {REDUCTIONS}, got {self.reduce!r}")
+
+
+@dataclass(frozen=True)
+class Cnn2dConfig(ConfigMixin):
+    """2D CNN settings; the defaults are sized like the paper's 3D CNN (about 1.2 M parameters)."""
+
+    kernel: tuple[int, int] = (3, 5)  # (k_frame, k_mel), the 3D default without its segment axis
+    channels: tuple[int, ...] = (32, 64, 128, 192, 256)
+    pool: tuple[int, int] = (2, 2)  # per block; clamped so no axis shrinks below 1
+    activation: str = "relu"
+    dropout: float = 0.3
+
+    def __post_init__(self) -> None:
+        if len(self.kernel) != 2:
+            raise ValueError(f"Cnn2dConfig: kernel must be (k_frame, k_mel), got {self.kernel}")
+        check_conv_settings(self)
+
+
+# Every registered model's settings class, by model name (ser_core.models registers the networks).
+MODEL_CONFIGS: dict[str, type[ConfigMixin]] = {"cnn3d": Cnn3dConfig, "cnn_lstm": CnnLstmConfig, "cnn2d": Cnn2dConfig}
+
+
+def model_config_class(name: str) -> type[ConfigMixin]:
+    if name not in MODEL_CONFIGS:
+        raise ValueError(f"unknown model {name!r}; known: {sorted(MODEL_CONFIGS)}")
+    return MODEL_CONFIGS[name]
+
+
+# ---------------------------------------------------------------- one run
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run's whole resolved settings; `to_dict` is what config.json holds under these keys.
+
+    model_name picks the network, `model` holds every argument of its settings class.
+    """
+
+    model_name: str
+    model: ConfigMixin
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    recipe: str = ""  # the recipe it was resolved from, for people; nothing reads settings from it
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, model_config_class(self.model_name)):
+            raise ValueError(f"{self.model_name} takes {model_config_class(self.model_name).__name__}, "
+                             f"got {type(self.model).__name__}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "recipe": self.recipe,
+            "model": {"name": self.model_name, **self.model.to_dict()},
+            "features": self.features.to_dict(),
+            "train": self.train.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        """From a dict with model, features and train (config.json's other keys are ignored)."""
+        if not isinstance(data.get("model"), dict) or "name" not in data["model"]:
+            raise ValueError("not a resolved run spec: it needs a model section with a name "
+                             "(a run folder written before recipes has none)")
+        model = dict(data["model"])
+        name = model.pop("name")
+        return cls(
+            model_name=name,
+            model=model_config_class(name).from_dict(model),
+            features=FeatureConfig.from_dict(data.get("features", {})),
+            train=TrainConfig.from_dict(data.get("train", {})),
+            recipe=data.get("recipe", ""),
+        )
+
+    def replace(self, **changes: Any) -> "RunSpec":
+        return dataclasses.replace(self, **changes)

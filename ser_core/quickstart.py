@@ -8,15 +8,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ser_core.config import TrainConfig
 from ser_core.corpora.aggregate import write_manifest
 from ser_core.corpora.demo import generate_demo_corpus
 from ser_core.paths import demo_dir, runs_dir
-from ser_core.training.presets import feature_preset, train_preset
+from ser_core.recipes import resolve
 from ser_core.training.runs import RunFolder
 
 QUICKSTART_RUN = "demo-cnn3d-tiny"
-QUICKSTART_TRAIN = TrainConfig(model="cnn3d", preset="tiny", split="kfold:5", **train_preset("tiny"))
+QUICKSTART_SPEC = resolve("demo", {"model.name": "cnn3d", "train.split": "kfold:5"})
 
 
 def demo_manifest_path() -> Path:
@@ -41,6 +40,6 @@ def quickstart(progress: bool = True) -> RunFolder:
     manifest_path = ensure_demo_corpus()
     run = quickstart_run()
     if run.results() is None:
-        train_run(read_manifest(manifest_path), run.path, QUICKSTART_TRAIN, feature_preset("tiny"),
+        train_run(read_manifest(manifest_path), run.path, QUICKSTART_SPEC,
                   manifest_path=str(manifest_path), resume=run.exists(), progress=progress)
     return run

@@ -11,7 +11,7 @@ SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpor
 
 # Small enough to train in seconds on 2 CPU cores, large enough to beat chance.
 SMALL_DEMO = dict(n_speakers=6, n_sentences=4, emotions=("neutral", "sad", "angry"), seed=0)
-SMALL_TRAIN = dict(preset="tiny", split="kfold:3", epochs=12, batch_size=16, lr=0.01, seed=0)
+SMALL_TRAIN = {"train.split": "kfold:3", "train.epochs": 12, "train.batch_size": 16, "train.lr": 0.01, "train.seed": 0}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -40,13 +40,12 @@ def small_demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(small_demo, tmp_path_factory) -> Path:
     """One finished tiny cnn3d run on the small demo corpus (cross-validation + final model)."""
-    from ser_core.config import TrainConfig
     from ser_core.corpora.aggregate import read_manifest
-    from ser_core.training.presets import feature_preset
+    from ser_core.recipes import resolve
     from ser_core.training.trainer import train_run
 
     run = tmp_path_factory.mktemp("runs") / "tiny-cnn3d"
     manifest = read_manifest(small_demo / "manifest.csv")
-    train_run(manifest, run, TrainConfig(**SMALL_TRAIN), feature_preset("tiny"),
+    train_run(manifest, run, resolve("demo", SMALL_TRAIN),
               manifest_path=str(small_demo / "manifest.csv"), progress=False)
     return run

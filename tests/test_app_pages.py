@@ -9,7 +9,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import jobs
-from ser_core.config import TrainConfig
+from ser_core.config import RunSpec
+from ser_core.recipes import resolve
 from ser_core.training.runs import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +115,7 @@ def test_kernel_study_reads_a_sweep(with_run, home):
     for k_seg, k_mel, ua in ((1, 3, 0.6), (1, 5, 0.7), (2, 3, 0.5), (2, 5, 0.55)):
         cell = Path(shutil.copytree(with_run.path, sweep / f"kseg{k_seg}_kmel{k_mel}"))
         config = json.loads((cell / "config.json").read_text())
-        config["train"]["kernel"] = [k_seg, 3, k_mel]
+        config["model"]["kernel"] = [k_seg, 3, k_mel]
         (cell / "config.json").write_text(json.dumps(config))
         (cell / "results.json").write_text(json.dumps(with_run.results() | {"ua": ua}))
     at = page("kernels")
@@ -149,9 +150,10 @@ def test_data_page_saves_a_manifest(home, small_demo):
 def test_launch_finish_and_stop_for_real(home, small_demo, monkeypatch):
     """One tiny run trains to the end through the launcher; another is stopped and can be resumed."""
     manifest = small_demo / "manifest.csv"
-    tiny = TrainConfig(preset="tiny", split="kfold:2", epochs=1, batch_size=16, final_model=False, device="cpu")
-    finished = jobs.start_train(manifest, home / "runs" / "finishes", tiny)
-    stopped = jobs.start_train(manifest, home / "runs" / "stops", tiny.replace(epochs=200))
+    tiny = {"train.split": "kfold:2", "train.epochs": 1, "train.batch_size": 16, "train.final_model": False,
+            "train.device": "cpu", "model.channels": [3, 6], "model.kernel": [1, 3, 3]}  # not the recipe's model
+    finished = jobs.start_train(manifest, home / "runs" / "finishes", resolve("demo", tiny))
+    stopped = jobs.start_train(manifest, home / "runs" / "stops", resolve("demo", tiny | {"train.epochs": 200}))
     stop_run = RunFolder(stopped.folder)
     deadline = time.monotonic() + 90
     while not any(e["event"] == "epoch" for e in stop_run.events()):  # the stop handler is installed by then
@@ -167,12 +169,17 @@ def test_launch_finish_and_stop_for_real(home, small_demo, monkeypatch):
     table = at.dataframe[0].value.set_index("run")
     assert table.loc["finishes", "status"] == "finished"
     assert table.loc["stops", "status"] == "stopped"
-    # the stopped run is resumable from its own config: the command the launcher would run
-    launched = []
-    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
-    jobs.resume_train(stop_run)
-    (resumed,) = launched
-    assert resumed[-1] == "--resume" and "--epochs" in resumed and resumed[resumed.index("--epochs") + 1] == "200"
+    assert table.loc["stops", "kernel"] == "1,3,3"  # read from the run's config.json
+    # the stopped run resumes from its own config.json, and finishes
+    resumed = jobs.resume_train(stop_run)
+    assert resumed.args[resumed.args.index("--config") + 1] == str(stop_run.config_path)
+    deadline = time.monotonic() + 90
+    while sum(e["event"] == "epoch" for e in stop_run.events()) < 2:  # past the settings check: training again
+        assert resumed.running() and time.monotonic() < deadline, resumed.log_tail()
+        time.sleep(0.2)
+    jobs.stop(resumed)
+    assert jobs.wait(resumed, 60), resumed.log_tail()
+    assert "settings differ" not in resumed.log_tail() and jobs.run_state(stop_run) == "stopped"
 
 
 def test_first_launch_starts_one_job_only(home, monkeypatch):
@@ -203,34 +210,56 @@ def test_first_launch_starts_one_job_only(home, monkeypatch):
     assert len(launched) == 2
 
 
-def test_new_run_form_follows_the_preset_and_launches_its_settings(home, small_demo, monkeypatch):
-    from ser_core.training.presets import train_preset
+def launched_spec(args: list[str]) -> RunSpec:
+    """The settings a launched `ser train --config FILE` trains with."""
+    return RunSpec.from_dict(json.loads(Path(args[args.index("--config") + 1]).read_text()))
 
+
+def test_new_run_form_follows_the_recipe_and_launches_its_settings(home, small_demo, monkeypatch):
     (home / "manifests").mkdir()
     shutil.copy(small_demo / "manifest.csv", home / "manifests" / "mine.csv")
     launched = []
     monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
     at = page("train")
-    for preset in ("paper", "tiny"):
-        at.selectbox(key="train_preset").select(preset).run()
+    for recipe in ("paper", "laptop", "demo"):
+        at.selectbox(key="train_recipe").select(recipe).run()
         numbers = {box.label: box.value for box in at.number_input}
-        assert numbers["Epochs"] == train_preset(preset)["epochs"]
-        assert numbers["Learning rate"] == pytest.approx(train_preset(preset)["lr"])
+        assert numbers["Epochs"] == resolve(recipe).train.epochs
+        assert numbers["Learning rate"] == pytest.approx(resolve(recipe).train.lr)
+        assert numbers["Segments S"] == resolve(recipe).features.segments
+    at.selectbox(key="train_model").select("cnn2d").run()
+    assert [box.label for box in at.number_input][:2] == ["k_frame", "k_mel"]  # a 2D kernel
     settings = (("Mixup alpha", 0.3), ("Mel warp", 0.1), ("Tempo", 0.05), ("Weight average", 0.99),
                 ("Segments S", 40), ("Frames per segment L", 4))
     for label, value in settings:
         next(box for box in at.number_input if box.label == label).set_value(value)
     next(box for box in at.selectbox if box.label == "Keep the weights of").select("last")
+    next(box for box in at.text_input if box.label == "Channels per block").input("6, 12, 24")
+    next(box for box in at.text_area if box.label == "Other settings").input("train.label_smoothing=0.05\n"
+                                                                             "model.dropout=0.2")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
     (args,) = launched
-    assert args[0] == "train" and "--preset" in args and args[args.index("--preset") + 1] == "tiny"
-    assert args[args.index("--epochs") + 1] == str(train_preset("tiny")["epochs"])
-    assert args[args.index("--mixup") + 1] == "0.3" and args[args.index("--select") + 1] == "last"
-    augment = [args[args.index(flag) + 1] for flag in ("--freq-warp", "--time-stretch", "--ema")]
-    assert augment == ["0.1", "0.05", "0.99"]
-    assert [args[args.index(flag) + 1] for flag in ("--segments", "--segment-frames")] == ["40", "4"]
+    assert args[0] == "train" and "--config" in args
+    spec = launched_spec(args)
+    expected = resolve("demo", {
+        "model.name": "cnn2d", "model.channels": [6, 12, 24], "model.dropout": 0.2, "train.mixup": 0.3,
+        "train.freq_warp": 0.1, "train.time_stretch": 0.05, "train.ema": 0.99, "train.select": "last",
+        "train.label_smoothing": 0.05, "features.segments": 40, "features.segment_frames": 4})
+    assert spec.model == expected.model and spec.features == expected.features
+    assert spec.train == expected.train.replace(split=spec.train.split)  # the form's split: kfold:5
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
+
+
+def test_new_run_names_a_bad_setting(home, small_demo, monkeypatch):
+    (home / "manifests").mkdir()
+    shutil.copy(small_demo / "manifest.csv", home / "manifests" / "mine.csv")
+    launched = []
+    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
+    at = page("train")
+    next(box for box in at.text_area if box.label == "Other settings").input("train.epochs=many")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not launched and "train.epochs takes a whole number" in at.error[0].value
 
 
 def test_new_run_can_test_one_corpus_of_an_aggregate(home, small_demo, monkeypatch):
@@ -250,4 +279,4 @@ def test_new_run_can_test_one_corpus_of_an_aggregate(home, small_demo, monkeypat
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
     (args,) = launched
-    assert args[args.index("--split") + 1] == "loso:other"
+    assert launched_spec(args).train.split == "loso:other"

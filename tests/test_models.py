@@ -7,6 +7,7 @@ import torch
 
 from ser_core.models import build_model, create_model, list_models
 from ser_core.models.cnn3d import ConvBlock
+from ser_core.recipes import resolve
 
 MODELS = list_models()
 SMALL = (4, 8, 40)  # S, L, F: odd sizes that keep the tests fast
@@ -18,6 +19,12 @@ def seed():
     torch.manual_seed(0)
 
 
+def recipe_model(recipe, name, num_classes, input_shape, **changes):
+    """A model with a recipe's settings for it (every constructor argument), then `changes`."""
+    settings = resolve(recipe, {"model.name": name}).model.to_dict() | changes
+    return create_model(name, num_classes, input_shape, **settings)
+
+
 def volume(batch, shape):
     return torch.randn(batch, 1, *shape)
 
@@ -27,9 +34,9 @@ def test_the_papers_models_are_registered():
 
 
 @pytest.mark.parametrize("name", MODELS)
-@pytest.mark.parametrize("preset, shape, batch", [("tiny", SMALL, 3), ("paper", PAPER, 2)])
-def test_forward_backward(name, preset, shape, batch):
-    model = create_model(name, num_classes=5, input_shape=shape, preset=preset)
+@pytest.mark.parametrize("recipe, shape, batch", [("demo", SMALL, 3), ("paper", PAPER, 2)])
+def test_forward_backward(name, recipe, shape, batch):
+    model = recipe_model(recipe, name, num_classes=5, input_shape=shape)
     logits = model(volume(batch, shape))
     assert logits.shape == (batch, 5)
     assert torch.isfinite(logits).all()
@@ -42,7 +49,7 @@ def test_forward_backward(name, preset, shape, batch):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_features_and_head_compose_to_forward(name):
-    model = create_model(name, 4, SMALL, preset="tiny").eval()
+    model = recipe_model("demo", name, 4, SMALL).eval()
     x = volume(3, SMALL)
     features = model.forward_features(x)
     assert features.shape == (3, model.embedding_dim)
@@ -52,7 +59,7 @@ def test_features_and_head_compose_to_forward(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_eval_is_deterministic_and_batch_independent(name):
-    model = create_model(name, 4, SMALL, preset="tiny").eval()
+    model = recipe_model("demo", name, 4, SMALL).eval()
     x = volume(4, SMALL)
     with torch.no_grad():
         batched = model(x)
@@ -63,7 +70,7 @@ def test_eval_is_deterministic_and_batch_independent(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_rebuilds_from_json_model_args(name):
-    model = create_model(name, 3, SMALL, preset="tiny", dropout=0.1).eval()
+    model = recipe_model("demo", name, 3, SMALL, dropout=0.1).eval()
     args = json.loads(json.dumps(model.model_args))
     rebuilt = build_model(**args).eval()
     assert rebuilt.config == model.config
@@ -79,7 +86,7 @@ def test_rebuilds_from_json_model_args(name):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_preferred_memory_format_gives_the_same_output(name):
-    model = create_model(name, 4, SMALL, preset="tiny").eval()
+    model = recipe_model("demo", name, 4, SMALL).eval()
     x = volume(2, SMALL)
     with torch.no_grad():
         expected = model(x)
@@ -87,13 +94,11 @@ def test_preferred_memory_format_gives_the_same_output(name):
         torch.testing.assert_close(model(x.contiguous(memory_format=torch.channels_last_3d)), expected)
 
 
-def test_unknown_name_preset_or_setting_is_a_clear_error():
+def test_unknown_name_or_setting_is_a_clear_error():
     with pytest.raises(ValueError, match="known: .*cnn3d"):
         create_model("resnet50", 4)
-    with pytest.raises(ValueError, match="unknown preset 'huge'"):
-        create_model("cnn3d", 4, preset="huge")
     with pytest.raises(ValueError, match="depth"):
-        create_model("cnn3d", 4, preset="tiny", depth=3)
+        create_model("cnn3d", 4, channels=(4, 8), depth=3)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +118,7 @@ def test_invalid_settings_are_refused(name, settings):
 
 
 def test_wrong_input_shape_names_the_expected_one():
-    model = create_model("cnn3d", 4, SMALL, preset="tiny")
+    model = recipe_model("demo", "cnn3d", 4, SMALL)
     with pytest.raises(ValueError, match=r"\(B, 1, 4, 8, 40\)"):
         model(volume(2, (4, 8, 41)))
     with pytest.raises(ValueError, match="num_classes"):
@@ -122,7 +127,7 @@ def test_wrong_input_shape_names_the_expected_one():
 
 @pytest.mark.parametrize("kernel", [(1, 1, 1), (2, 2, 2), (3, 3, 5), (4, 3, 9)])
 def test_cnn3d_uses_one_kernel_in_every_layer(kernel):
-    model = create_model("cnn3d", 3, SMALL, preset="tiny", kernel=kernel)
+    model = recipe_model("demo", "cnn3d", 3, SMALL, kernel=kernel)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv3d)]
     assert len(convs) == len(model.config.channels)
     assert all(conv.weight.shape[2:] == kernel and conv.bias is None for conv in convs)
@@ -137,7 +142,7 @@ def test_conv_block_keeps_the_shape_for_any_kernel(kernel):
 
 @pytest.mark.parametrize("name, kernel", [("cnn2d", (1, 1)), ("cnn2d", (4, 9)), ("cnn_lstm", (2, 6))])
 def test_baselines_take_any_2d_kernel(name, kernel):
-    model = create_model(name, 3, SMALL, preset="tiny", kernel=kernel)
+    model = recipe_model("demo", name, 3, SMALL, kernel=kernel)
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
     assert all(conv.weight.shape[2:] == kernel for conv in convs)
     assert model(volume(2, SMALL)).shape == (2, 3)
@@ -146,13 +151,13 @@ def test_baselines_take_any_2d_kernel(name, kernel):
 @pytest.mark.parametrize("name", MODELS)
 def test_deep_stacks_never_pool_an_axis_below_one(name):
     shape = (1, 2, 3)
-    model = create_model(name, 2, shape, preset="tiny", channels=(4,) * 6).eval()
+    model = recipe_model("demo", name, 2, shape, channels=(4,) * 6).eval()
     assert model(volume(2, shape)).shape == (2, 2)
 
 
 @pytest.mark.parametrize("reduce, bidirectional", [("mean", False), ("last", True), ("last", False)])
 def test_cnn_lstm_embedding_options(reduce, bidirectional):
-    model = create_model("cnn_lstm", 3, SMALL, preset="tiny", reduce=reduce, bidirectional=bidirectional)
+    model = recipe_model("demo", "cnn_lstm", 3, SMALL, reduce=reduce, bidirectional=bidirectional)
     hidden = model.config.hidden_size
     assert model.embedding_dim == hidden * (2 if bidirectional else 1)
     assert model.forward_features(volume(2, SMALL)).shape == (2, model.embedding_dim)
@@ -160,8 +165,8 @@ def test_cnn_lstm_embedding_options(reduce, bidirectional):
 
 def test_tiny_cnn3d_is_small_and_the_paper_one_is_paper_sized():
     count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
-    assert count(create_model("cnn3d", 4, PAPER, preset="tiny")) < 50_000
-    assert 1.0e6 < count(create_model("cnn3d", 4, PAPER, preset="paper")) < 1.4e6
+    assert count(recipe_model("demo", "cnn3d", 4, PAPER)) < 50_000
+    assert 1.0e6 < count(recipe_model("paper", "cnn3d", 4, PAPER)) < 1.4e6
 
 
 def _both_ways(model, x):
@@ -181,7 +186,7 @@ def _both_ways(model, x):
 
 @pytest.mark.parametrize("kernel", [(1, 1, 1), (2, 4, 6), (3, 3, 5), (4, 3, 9)])
 def test_folded_cnn3d_computes_what_conv3d_does(kernel):
-    model = create_model("cnn3d", 3, SMALL, preset="tiny", kernel=kernel, dropout=0.0).train()
+    model = recipe_model("demo", "cnn3d", 3, SMALL, kernel=kernel, dropout=0.0).train()
     x = volume(5, SMALL)
     (logits3d, grads3d, buffers3d), (logits2d, grads2d, buffers2d) = _both_ways(model, x)
     torch.testing.assert_close(logits2d, logits3d, rtol=1e-4, atol=1e-5)
@@ -199,14 +204,14 @@ def test_folded_cnn3d_computes_what_conv3d_does(kernel):
 
 def test_cnn3d_folds_on_the_cpu_unless_told_and_not_when_pooling_segments():
     calls = []
-    model = create_model("cnn3d", 3, SMALL, preset="tiny")
+    model = recipe_model("demo", "cnn3d", 3, SMALL)
     model.stages[0].conv.register_forward_hook(lambda *args: calls.append("conv3d"))
     model(volume(2, SMALL))
     assert calls == []  # folded: the Conv3d module itself never runs
     model.fold_segments = False
     model(volume(2, SMALL))
     assert calls == ["conv3d"]
-    pooled = create_model("cnn3d", 3, SMALL, preset="tiny", pool=(2, 2, 2))
+    pooled = recipe_model("demo", "cnn3d", 3, SMALL, pool=(2, 2, 2))
     pooled.stages[0].conv.register_forward_hook(lambda *args: calls.append("pooled"))
     pooled(volume(2, SMALL))
     assert calls[-1] == "pooled"

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.recipes import resolve
 from ser_core.training.dataset import Dataset
 from ser_core.training.fold_trainer import FoldTrainer
 from ser_core.training.step import TrainStep, weighted_cross_entropy
@@ -44,11 +45,12 @@ def separable(n=48, seed=0) -> Dataset:
     return Dataset(manifest, mels, ["a", "b"], y, pd.DataFrame())
 
 
-def tiny_trainer(data: Dataset, **settings) -> FoldTrainer:
-    train = TrainConfig(model="cnn3d", preset="tiny", epochs=6, batch_size=16, lr=0.01, time_masks=0, freq_masks=0,
-                        **settings)
+def tiny_trainer(data: Dataset, model: dict | None = None, **settings) -> FoldTrainer:
+    spec = resolve("demo", {f"model.{k}": v for k, v in (model or {}).items()})
+    train = TrainConfig(epochs=6, batch_size=16, lr=0.01, time_masks=0, freq_masks=0, **settings)
     # "global" normalisation: the classes' level difference must survive it
-    return FoldTrainer(data, train, FEATURES.replace(normalization="global"), torch.device("cpu"))
+    spec = spec.replace(train=train, features=FEATURES.replace(normalization="global"))
+    return FoldTrainer(data, spec, torch.device("cpu"))
 
 
 @pytest.mark.parametrize("mixup", [0.0, 0.4])
@@ -135,12 +137,11 @@ def test_augmentations_that_are_off_draw_nothing():
     assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), warped.state_dict().values()))
 
 
-def test_model_options_reach_the_model():
-    trainer = tiny_trainer(separable(), model_options={"dropout": 0.42, "channels": [3, 5]})
+def test_model_settings_reach_the_model():
+    trainer = tiny_trainer(separable(), model={"dropout": 0.42, "channels": [3, 5]})
     model = trainer.new_model()
     assert model.config.dropout == 0.42 and model.config.channels == (3, 5)
-    with pytest.raises(ValueError, match="unknown settings"):
-        tiny_trainer(separable(), model_options={"width": 3}).new_model()
+    assert model.model_args["config"] == trainer.spec.model.to_dict()  # the checkpoint rebuilds the same
 
 
 def test_settings_are_checked():
@@ -149,45 +150,6 @@ def test_settings_are_checked():
     for bad in ({"freq_warp": 0.5}, {"time_stretch": -0.1}, {"ema": 1.0}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
-    restored = TrainConfig.from_dict(TrainConfig(model_options={"pool": [2, 2, 2]}).to_dict())
-    assert restored.model_options == {"pool": [2, 2, 2]}
-
-
-def test_command_line_settings_fall_back_to_the_preset():
-    from ser_core.cli import build_parser
-    from ser_core.cli.train import configs_from_args
-    from ser_core.training import presets
-
-    args = build_parser().parse_args(["train", "-m", "m.csv", "--out", "r", "--preset", "tiny"])
-    train, _ = configs_from_args(args)
-    assert train.mixup == presets.TRAIN_PRESETS["tiny"].get("mixup", TrainConfig().mixup)
-    assert train.cuda_graphs
-    args = build_parser().parse_args(
-        ["train", "-m", "m.csv", "--out", "r", "--mixup", "0.3", "--no-cuda-graphs", "--select", "last"])
-    train, _ = configs_from_args(args)
-    assert train.mixup == 0.3 and not train.cuda_graphs and train.select == "last"
-    args = build_parser().parse_args(
-        ["train", "-m", "m.csv", "--out", "r", "--segments", "40", "--segment-frames", "4"])
-    _, features = configs_from_args(args)
-    tiny = presets.FEATURE_PRESETS["tiny"]
-    assert (features.segments, features.segment_frames) == (40, 4)
-    assert features == tiny.replace(segments=40, segment_frames=4)  # the rest stays the preset's
-
-
-def test_the_app_launches_the_settings_it_was_given():
-    """The training page's settings survive the trip through `ser train`'s command line."""
-    from app.jobs import train_args
-    from ser_core.cli import build_parser
-    from ser_core.cli.train import configs_from_args
-
-    chosen = TrainConfig(model="cnn2d", preset="tiny", split="loso", epochs=7, batch_size=24, lr=0.02, mixup=0.3,
-                         freq_warp=0.1, time_stretch=0.05, ema=0.99, select="last", seed=3, kernel=(2, 3, 5),
-                         emotions=("angry", "sad"), merge=("calm=neutral",), final_model=False)
-    args = build_parser().parse_args([str(a) for a in train_args("m.csv", "run", chosen)])
-    assert configs_from_args(args)[0] == chosen
-    volume = FeatureConfig(n_mels=32, segments=40, segment_frames=4, normalization="utterance")
-    args = build_parser().parse_args(train_args("m.csv", "run", chosen, features=volume))
-    assert configs_from_args(args) == (chosen, volume)  # the tiny preset's mels with these volume settings
 
 
 def test_learning_rate_warms_up_then_follows_a_cosine_to_zero():
@@ -212,12 +174,15 @@ def test_class_weights_make_every_emotion_count_alike():
 
 
 def test_a_run_begun_before_a_setting_existed_resumes_as_the_same_work():
-    from ser_core.training.trainer import _same_work, run_config
+    from ser_core.training.trainer import changed_work, run_config
 
-    current = run_config(TrainConfig(), FEATURES, "m.csv")
-    older = json.loads(json.dumps(current))
+    spec = resolve("demo")
+    older = json.loads(json.dumps(run_config(spec, "m.csv")))
     for added in ("freq_warp", "time_stretch", "ema"):
         del older["train"][added]  # config.json as written before these settings came
-    assert _same_work(older, current)
-    assert not _same_work(older, run_config(TrainConfig(ema=0.99), FEATURES, "m.csv"))
-    assert _same_work(older, run_config(TrainConfig(device="cpu", compile=True), FEATURES, "m.csv"))
+    assert changed_work(older, spec) == []
+    assert changed_work(older, spec.replace(train=spec.train.replace(ema=0.99))) == ["train.ema"]
+    assert changed_work(older, spec.replace(model=spec.model.replace(channels=(4, 8)))) == ["model.channels"]
+    assert changed_work(older, spec.replace(train=spec.train.replace(device="cpu", compile=True))) == []
+    before_recipes = {"train": {"model": "cnn3d", "preset": "tiny"}, "features": {}}
+    assert "before recipes" in changed_work(before_recipes, spec)[0]

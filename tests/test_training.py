@@ -22,11 +22,14 @@ from ser_core.cli import main
 from ser_core.corpora.demo import speak
 from ser_core.predict import Predictor
 
+ONE_EPOCH = {"train.split": "kfold:2", "train.epochs": 1, "train.final_model": False}
+
 
 def test_run_folder_is_complete_and_beats_chance(trained_run):
     config = json.loads((trained_run / "config.json").read_text())
-    assert config["train"]["model"] == "cnn3d" and config["labels"] == ["angry", "neutral", "sad"]
-    assert {"device", "versions", "features", "folds"} <= set(config)
+    assert config["model"]["name"] == "cnn3d" and config["labels"] == ["angry", "neutral", "sad"]
+    assert config["recipe"] == "demo" and config["model"]["channels"] == [4, 8, 16]  # every setting, resolved
+    assert {"device", "versions", "features", "train", "folds"} <= set(config)
     results = json.loads((trained_run / "results.json").read_text())
     for key in ("ua", "wa", "macro_f1", "labels", "confusion", "per_fold", "per_speaker", "per_corpus",
                 "params", "device", "wall_s"):
@@ -108,7 +111,7 @@ def test_existing_run_folder_is_not_overwritten(trained_run, small_demo, capsys)
 
 def _train_command(manifest: Path, out: Path, *extra: str) -> list[str]:
     args = [sys.executable, "-m", "ser_core.cli", "train", "-m", str(manifest), "--out", str(out), "--quiet",
-            "--preset", "tiny", "--split", "kfold:3", "--epochs", "3", "--batch-size", "16", "--no-final"]
+            "--recipe", "demo", "--split", "kfold:3", "--epochs", "3", "--batch-size", "16", "--no-final"]
     return args + list(extra)
 
 
@@ -153,16 +156,15 @@ def test_embeddings_carry_every_clip_with_its_labels(trained_run):
 
 
 def test_a_held_out_split_maps_untested_clips_with_their_labels(small_demo, tmp_path):
-    from ser_core.config import TrainConfig
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.embedding import load_embeddings
-    from ser_core.training.presets import feature_preset
+    from ser_core.recipes import resolve
     from ser_core.training.runs import RunFolder
     from ser_core.training.trainer import train_run
 
     run = tmp_path / "held-out"
     train_run(read_manifest(small_demo / "manifest.csv"), run,
-              TrainConfig(preset="tiny", split="speakers:demo-f01", epochs=1, batch_size=16), feature_preset("tiny"),
+              resolve("demo", {"train.split": "speakers:demo-f01", "train.epochs": 1, "train.batch_size": 16}),
               progress=False)
     _, table = load_embeddings(RunFolder(run))
     tested = table["speaker"] == "demo-f01"
@@ -172,9 +174,8 @@ def test_a_held_out_split_maps_untested_clips_with_their_labels(small_demo, tmp_
 
 
 def test_a_corrupt_clip_is_reported_and_skipped_not_fatal(small_demo, tmp_path):
-    from ser_core.config import TrainConfig
     from ser_core.corpora.aggregate import read_manifest
-    from ser_core.training.presets import feature_preset
+    from ser_core.recipes import resolve
     from ser_core.training.trainer import train_run
 
     manifest = read_manifest(small_demo / "manifest.csv")
@@ -182,18 +183,16 @@ def test_a_corrupt_clip_is_reported_and_skipped_not_fatal(small_demo, tmp_path):
     broken.write_bytes(b"RIFF" + bytes(200))  # a header and nothing of use
     manifest.loc[0, "path"] = str(broken)
     run = tmp_path / "run"
-    results = train_run(manifest, run, TrainConfig(preset="tiny", split="kfold:2", epochs=1, final_model=False),
-                        feature_preset("tiny"), progress=False)
+    results = train_run(manifest, run, resolve("demo", ONE_EPOCH), progress=False)
     assert results["clips"] == len(manifest) - 1
     failures = pd.read_csv(run / "failures.csv")
     assert failures["path"].tolist() == [str(broken)] and "corrupt" in failures["reason"][0]
 
 
 def test_a_stop_while_featurising_leaves_a_stopped_run_that_resumes(small_demo, tmp_path, monkeypatch):
-    from ser_core.config import TrainConfig
     from ser_core.corpora.aggregate import read_manifest
+    from ser_core.recipes import resolve
     from ser_core.training import trainer
-    from ser_core.training.presets import feature_preset
 
     real_load = trainer.load_dataset
 
@@ -204,7 +203,7 @@ def test_a_stop_while_featurising_leaves_a_stopped_run_that_resumes(small_demo, 
 
     manifest = read_manifest(small_demo / "manifest.csv")
     run = tmp_path / "run"
-    train = TrainConfig(preset="tiny", split="kfold:2", epochs=1, final_model=False)
+    spec = resolve("demo", ONE_EPOCH)
     def outside_the_run(signum, frame):
         raise AssertionError("the run had no SIGTERM handler while featurising")
 
@@ -212,11 +211,11 @@ def test_a_stop_while_featurising_leaves_a_stopped_run_that_resumes(small_demo, 
     previous = signal.signal(signal.SIGTERM, outside_the_run)
     try:
         with pytest.raises(trainer.StopRequested):
-            trainer.train_run(manifest, run, train, feature_preset("tiny"), progress=False)
+            trainer.train_run(manifest, run, spec, progress=False)
         assert signal.getsignal(signal.SIGTERM) is outside_the_run  # the run restored what it found
     finally:
         signal.signal(signal.SIGTERM, previous)
     assert json.loads((run / "status.json").read_text())["state"] == "stopped"
     monkeypatch.setattr(trainer, "load_dataset", real_load)
-    results = trainer.train_run(manifest, run, train, feature_preset("tiny"), progress=False, resume=True)
+    results = trainer.train_run(manifest, run, spec, progress=False, resume=True)
     assert results["clips"] == len(manifest)

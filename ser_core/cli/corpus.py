@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("features", help="featurise a manifest into the cache (parallel, content-keyed)")
     p.add_argument("-m", "--manifest", required=True)
-    p.add_argument("--preset", default="paper", help="feature preset: tiny or paper")
+    p.add_argument("--recipe", default="paper", help="whose feature settings: a recipe name or file (ser recipes)")
     p.add_argument("--cache", help="cache folder (default $SER_HOME/cache/features)")
     p.add_argument("--workers", type=int, help="processes (default: all cores)")
     p.set_defaults(handler=features)
@@ -93,9 +93,9 @@ def demo(args: argparse.Namespace) -> int:
 def features(args: argparse.Namespace) -> int:
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.features.store import featurize_manifest
-    from ser_core.training.presets import feature_preset
+    from ser_core.recipes import resolve
 
-    result = featurize_manifest(read_manifest(args.manifest), feature_preset(args.preset),
+    result = featurize_manifest(read_manifest(args.manifest), resolve(args.recipe).features,
                                 cache_dir=args.cache, workers=args.workers)
     print(result.describe())
     for row in result.failures.head(20).itertuples():

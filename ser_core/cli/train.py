@@ -1,4 +1,4 @@
-"""`ser train`, `ser predict`, `ser evaluate`, `ser sweep`."""
+"""`ser train`, `ser recipes`, `ser predict`, `ser evaluate`, `ser sweep`."""
 
 from __future__ import annotations
 
@@ -7,16 +7,24 @@ import json
 import sys
 from pathlib import Path
 
-from ser_core.config import FeatureConfig, TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="speaker-independent cross-validation into a run folder")
-    p.add_argument("-m", "--manifest", required=True, help="manifest CSV (ser corpus prepare)")
+    p = sub.add_parser("train", help="speaker-independent cross-validation into a run folder",
+                       epilog="Settings: a recipe (ser recipes), then --config, then the shorthand flags, then --set.")
+    p.add_argument("-m", "--manifest", help="manifest CSV (ser corpus prepare); default: the one --config names")
     p.add_argument("--out", required=True, help="run folder to write")
     add_training_options(p)
-    p.add_argument("--resume", action="store_true", help="continue a stopped or crashed run from its finished folds")
+    p.add_argument("--resume", action="store_true",
+                   help="continue a stopped or crashed run from its finished folds, with its own config.json")
     p.set_defaults(handler=train)
+
+    p = sub.add_parser("recipes", help="the shipped recipes, with what they cost and scored")
+    p.add_argument("action", nargs="?", choices=("list", "show"), default="list")
+    p.add_argument("name", nargs="?", help="with show: a recipe name or file")
+    p.add_argument("--model", help="with show: the model to resolve (default: the recipe's)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="with show: an override")
+    p.set_defaults(handler=recipes)
 
     p = sub.add_parser("predict", help="predict the emotion of audio files with a trained run")
     p.add_argument("run", help="run folder (or model.pt)")
@@ -45,83 +53,127 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=sweep)
 
 
+# Shorthand flags: argparse dest -> the dotted key it sets (None = not given).
+SHORTHANDS = {
+    "model": "model.name", "kernel": "model.kernel", "split": "train.split", "emotions": "train.emotions",
+    "merge": "train.merge", "epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr",
+    "mixup": "train.mixup", "freq_warp": "train.freq_warp", "time_stretch": "train.time_stretch",
+    "ema": "train.ema", "select": "train.select", "seed": "train.seed", "device": "train.device",
+    "normalization": "features.normalization", "segments": "features.segments",
+    "segment_frames": "features.segment_frames",
+}
+SWITCHES = {"compile": ("train.compile", True), "no_cuda_graphs": ("train.cuda_graphs", False),
+            "no_final": ("train.final_model", False)}
+PRESET_RECIPES = {"tiny": "demo", "paper": "paper"}  # the presets' names before recipes
+
+
 def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None:
-    d = TrainConfig()
+    from ser_core.recipes import DEFAULT_RECIPE
+
+    g = p.add_argument_group("settings")
+    g.add_argument("--recipe", help=f"a shipped recipe (ser recipes) or a recipe file; default: {DEFAULT_RECIPE}")
+    g.add_argument("--config", help="a recipe file or a run's config.json to start from")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any setting, dotted: --set model.channels=[8,16,32,64] --set train.epochs=60 "
+                        "(keys: model.*, features.*, features.audio.*, train.*)")
+    g.add_argument("--preset", choices=sorted(PRESET_RECIPES), help="old name of a recipe: tiny = demo, paper = paper")
+    g = p.add_argument_group("shorthands for --set")
     if model:
-        p.add_argument("--model", default=d.model, help="cnn3d, cnn_lstm or cnn2d")
-        p.add_argument("--kernel", help="cnn3d kernel k_seg,k_frame,k_mel, e.g. 2,3,5")
-    p.add_argument("--preset", default=d.preset, help="tiny (CPU) or paper (GPU)")
-    p.add_argument("--split", default=d.split, help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
-    p.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")
-    p.add_argument("--merge", action="append", default=[], metavar="FROM=TO", help="merge labels, e.g. calm=neutral")
-    p.add_argument("--epochs", type=int, help="epochs per fold (default: the preset's)")
-    p.add_argument("--batch-size", type=int, help="default: the preset's")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
-    p.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 = off (default: the preset's)")
-    p.add_argument("--freq-warp", type=float, help="stretch mel axes by up to this fraction, VTLP-style; 0 = off")
-    p.add_argument("--time-stretch", type=float, help="play windows up to this fraction faster or slower; 0 = off")
-    p.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay; 0 = off")
-    p.add_argument("--select", choices=("best", "last"), default=d.select,
+        g.add_argument("--model", help="cnn3d, cnn_lstm or cnn2d (model.name)")
+        g.add_argument("--kernel", help="the model's kernel, e.g. 2,3,5 for cnn3d (model.kernel)")
+    g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
+    g.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")
+    g.add_argument("--merge", action="append", metavar="FROM=TO", help="merge labels, e.g. calm=neutral")
+    g.add_argument("--epochs", type=int, help="epochs per fold")
+    g.add_argument("--batch-size", type=int)
+    g.add_argument("--lr", type=float, help="peak learning rate")
+    g.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 = off")
+    g.add_argument("--freq-warp", type=float, help="stretch mel axes by up to this fraction, VTLP-style; 0 = off")
+    g.add_argument("--time-stretch", type=float, help="play windows up to this fraction faster or slower; 0 = off")
+    g.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay; 0 = off")
+    g.add_argument("--select", choices=("best", "last"),
                    help="keep the best validation epoch's weights (early stopping) or the last epoch's")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--device", default=d.device, help="auto (CUDA, MPS, CPU), cuda, mps or cpu")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs, long runs)")
-    p.add_argument("--no-cuda-graphs", action="store_true", help="run every CUDA training step eagerly")
-    p.add_argument("--no-final", action="store_true", help="skip the final model on all speakers")
-    p.add_argument("--normalization", help="utterance, speaker, global or none (default: the preset's)")
-    p.add_argument("--segments", type=int, help="segments S per window (default: the preset's)")
-    p.add_argument("--segment-frames", type=int, help="frames L per segment (default: the preset's)")
+    g.add_argument("--seed", type=int)
+    g.add_argument("--device", help="auto (CUDA, MPS, CPU), cuda, mps or cpu")
+    g.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs, long runs)")
+    g.add_argument("--no-cuda-graphs", action="store_true", help="run every CUDA training step eagerly")
+    g.add_argument("--no-final", action="store_true", help="skip the final model on all speakers")
+    g.add_argument("--normalization", help="utterance, speaker, global or none")
+    g.add_argument("--segments", type=int, help="segments S per window")
+    g.add_argument("--segment-frames", type=int, help="frames L per segment")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _csv(text: str | None, cast=str) -> tuple | None:
-    return tuple(cast(v.strip()) for v in text.split(",") if v.strip()) if text else None
+def overrides_from_args(args: argparse.Namespace) -> list[tuple[str, object]]:
+    """The shorthand flags given, then every --set, as (dotted key, value) in that order."""
+    from ser_core.recipes import parse_override
+
+    given = [(key, getattr(args, dest)) for dest, key in SHORTHANDS.items() if getattr(args, dest, None) is not None]
+    given += [value for dest, value in SWITCHES.items() if getattr(args, dest, False)]
+    return given + [parse_override(text) for text in args.set]
 
 
-def configs_from_args(args: argparse.Namespace, **train_overrides) -> tuple[TrainConfig, FeatureConfig]:
-    from ser_core.training.presets import feature_preset, train_preset
+def spec_from_args(args: argparse.Namespace):
+    """The run's resolved settings: the recipe or --config, then the shorthands, then --set."""
+    from ser_core.recipes import DEFAULT_RECIPE, resolve
 
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "mixup": args.mixup,
-             "freq_warp": args.freq_warp, "time_stretch": args.time_stretch, "ema": args.ema}
-    preset = train_preset(args.preset) | {k: v for k, v in given.items() if v is not None}
-    train = TrainConfig(
-        model=getattr(args, "model", "cnn3d"),
-        preset=args.preset,
-        kernel=_csv(getattr(args, "kernel", None), int),
-        split=args.split,
-        emotions=_csv(args.emotions),
-        merge=tuple(args.merge),
-        **preset,
-        select=args.select,
-        seed=args.seed,
-        device=args.device,
-        compile=args.compile,
-        cuda_graphs=not args.no_cuda_graphs,
-        final_model=not args.no_final,
-    ).replace(**train_overrides)
-    volume = {"normalization": args.normalization, "segments": args.segments, "segment_frames": args.segment_frames}
-    features = feature_preset(args.preset).replace(**{k: v for k, v in volume.items() if v is not None})
-    return train, features
+    chosen = [source for source in (args.recipe, args.config, args.preset) if source]
+    if len(chosen) > 1:
+        raise ValueError(f"give one of --recipe, --config and --preset, got {chosen}")
+    source = args.config or args.recipe or PRESET_RECIPES.get(args.preset, DEFAULT_RECIPE)
+    return resolve(source, overrides_from_args(args))
+
+
+def _csv(text: str, cast=str) -> tuple:
+    return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
 
 
 def train(args: argparse.Namespace) -> int:
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.training.fold_trainer import StopRequested
+    from ser_core.training.runs import RunFolder
     from ser_core.training.trainer import train_run
 
-    train_cfg, features = configs_from_args(args)
-    manifest = read_manifest(args.manifest)
+    run = RunFolder(args.out)
+    if args.resume and run.exists() and not (args.config or args.recipe or args.preset):
+        args.config = str(run.config_path)  # a plain --resume continues with the run's own settings
+    spec = spec_from_args(args)
+    manifest_path = args.manifest or _manifest_of(args.config)
+    manifest = read_manifest(manifest_path)
     try:
-        results = train_run(manifest, args.out, train_cfg, features, manifest_path=str(Path(args.manifest).resolve()),
+        results = train_run(manifest, args.out, spec, manifest_path=str(Path(manifest_path).resolve()),
                             resume=args.resume, progress=not args.quiet)
     except StopRequested:
-        print(f"ser: stopped; finished folds are saved. Continue with: ser train ... --out {args.out} --resume",
+        print(f"ser: stopped; finished folds are saved. Continue with: ser train --out {args.out} --resume",
               file=sys.stderr)
         return 130
     print(f"UA {results['ua']:.3f}  WA {results['wa']:.3f}  macro-F1 {results['macro_f1']:.3f}  "
           f"({results['clips']} clips, {results['speakers']} speakers, {len(results['per_fold'])} folds, "
           f"{results['wall_s']:.0f} s on {results['device']})")
     print(f"run folder: {args.out}")
+    return 0
+
+
+def _manifest_of(config: str | None) -> str:
+    """The manifest a run's config.json (or a spec file the app wrote) names."""
+    if config and config.endswith(".json"):
+        named = json.loads(Path(config).read_text()).get("manifest")
+        if named:
+            return named
+    raise ValueError("no manifest: give -m MANIFEST (or a --config that names one, as a run's config.json does)")
+
+
+def recipes(args: argparse.Namespace) -> int:
+    from ser_core.recipes import list_recipes, parse_override, resolve
+
+    if args.action == "show":
+        if not args.name:
+            raise ValueError("ser recipes show NAME: which recipe?")
+        overrides = ([("model.name", args.model)] if args.model else []) + [parse_override(t) for t in args.set]
+        print(json.dumps(resolve(args.name, overrides).to_dict(), indent=2))
+        return 0
+    for recipe in list_recipes():
+        print(f"{recipe.name}: {recipe.summary}\n    cost: {recipe.cost}\n    measured: {recipe.measured}")
     return 0
 
 
@@ -170,10 +222,10 @@ def sweep(args: argparse.Namespace) -> int:
     from ser_core.training.fold_trainer import StopRequested
     from ser_core.training.sweep import format_table, run_sweep
 
-    train_cfg, features = configs_from_args(args, model="cnn3d")
+    args.model, args.kernel = "cnn3d", None
     try:
         table = run_sweep(
-            read_manifest(args.manifest), args.out, train_cfg, features,
+            read_manifest(args.manifest), args.out, spec_from_args(args),
             k_seg=_csv(args.k_seg, int), k_mel=_csv(args.k_mel, int), k_frame=args.k_frame,
             progress=not args.quiet,
         )

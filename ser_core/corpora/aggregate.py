@@ -81,6 +81,15 @@ def select_emotions(
     return selected
 
 
+def emotions_setting(available: Sequence[str], chosen: Sequence[str], merges: Sequence[str]) -> tuple[str, ...] | None:
+    """`train.emotions` for a choice among a manifest's emotions: None keeps every one; an emotion
+    merged into another (`calm=neutral`) is kept through its target, so it is not listed itself."""
+    if set(chosen) == set(available):
+        return None
+    merged_away = {item.split("=")[0] for item in merges}
+    return tuple(e for e in chosen if e not in merged_away)
+
+
 def _format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in _FORMATS:

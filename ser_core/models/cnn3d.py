@@ -7,16 +7,14 @@ shallow temporal and moderately deep spectral kernels best.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ser_core.config import ConfigMixin
+from ser_core.config import Cnn3dConfig
 from ser_core.models.folded import can_fold, folded_features
 from ser_core.models.registry import VolumeModel, register_model
 
-ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+ACTIVATION_LAYERS = {"relu": nn.ReLU, "gelu": nn.GELU}  # the names ser_core.config.ACTIVATIONS allows
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
 _NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 _POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
@@ -42,7 +40,7 @@ class ConvBlock(nn.Module):
             padding = (0,) * dims
         self.conv = _CONV[dims](in_channels, out_channels, kernel, padding=padding, bias=False)
         self.norm = _NORM[dims](out_channels)
-        self.act = ACTIVATIONS[activation]()
+        self.act = ACTIVATION_LAYERS[activation]()
         self.pool = _POOL[dims](pool) if max(pool) > 1 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -64,36 +62,6 @@ def conv_stack(config, input_size: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
-def check_conv_settings(config) -> None:
-    """Validate what every model config shares: kernel, pool, channels, activation, dropout."""
-    name = type(config).__name__
-    kernel, pool, channels = config.kernel, config.pool, config.channels
-    if len(kernel) != len(pool) or min(kernel) < 1 or min(pool) < 1:
-        raise ValueError(f"{name}: kernel and pool need {len(kernel)} sizes >= 1, got {kernel}, {pool}")
-    if not channels or min(channels) < 1:
-        raise ValueError(f"{name}: channels must be a non-empty tuple of sizes >= 1, got {channels}")
-    if config.activation not in ACTIVATIONS:
-        raise ValueError(f"{name}: activation must be one of {sorted(ACTIVATIONS)}, got {config.activation!r}")
-    if not 0 <= config.dropout < 1:
-        raise ValueError(f"{name}: dropout must be in [0, 1), got {config.dropout}")
-
-
-@dataclass(frozen=True)
-class Cnn3dConfig(ConfigMixin):
-    """3D CNN settings; the defaults are the paper's scale (about 1.2 M parameters)."""
-
-    kernel: tuple[int, int, int] = (3, 3, 5)  # (k_seg, k_frame, k_mel): shallow in time, deeper in mel
-    channels: tuple[int, ...] = (32, 64, 128, 128)  # one conv block each; depth = len(channels)
-    pool: tuple[int, int, int] = (1, 2, 2)  # per block, clamped at 1; segments stay whole for long-term context
-    activation: str = "relu"
-    dropout: float = 0.3
-
-    def __post_init__(self) -> None:
-        if len(self.kernel) != 3:
-            raise ValueError(f"Cnn3dConfig: kernel must be (k_seg, k_frame, k_mel), got {self.kernel}")
-        check_conv_settings(self)
-
-
 @register_model("cnn3d")
 class Cnn3d(VolumeModel):
     """Conv3d blocks over (S, L, F), global average pool, dropout, linear classifier.
@@ -105,10 +73,6 @@ class Cnn3d(VolumeModel):
 
     config_class = Cnn3dConfig
     memory_format = torch.channels_last_3d
-    presets = {
-        "tiny": {"channels": (4, 8, 16), "dropout": 0.1},  # ~8 k parameters: conv3d is slow on CPU
-        "paper": {},  # the config defaults
-    }
 
     def __init__(self, config: Cnn3dConfig, num_classes: int, input_shape: tuple[int, int, int]) -> None:
         super().__init__(config, num_classes, input_shape)

@@ -7,43 +7,12 @@ short-term dynamics are learnt by convolution and long-term ones by recurrence
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ser_core.config import ConfigMixin
-from ser_core.models.cnn3d import check_conv_settings, conv_stack
+from ser_core.config import CnnLstmConfig
+from ser_core.models.cnn3d import conv_stack
 from ser_core.models.registry import VolumeModel, register_model
-
-REDUCTIONS = ("mean", "last")
-
-
-@dataclass(frozen=True)
-class CnnLstmConfig(ConfigMixin):
-    """CNN-LSTM settings; the defaults are sized like the paper's 3D CNN (about 1.2 M parameters)."""
-
-    kernel: tuple[int, int] = (3, 5)  # (k_frame, k_mel) of the per-segment CNN
-    channels: tuple[int, ...] = (32, 64, 128)
-    pool: tuple[int, int] = (2, 2)  # per block; clamped so no axis shrinks below 1
-    activation: str = "relu"
-    hidden_size: int = 160  # per direction
-    num_layers: int = 2
-    bidirectional: bool = True
-    reduce: str = "mean"  # embedding: "mean" of LSTM outputs over segments, or the "last" hidden states
-    dropout: float = 0.3  # before the classifier (and between LSTM layers)
-
-    def __post_init__(self) -> None:
-        if len(self.kernel) != 2:
-            raise ValueError(f"CnnLstmConfig: kernel must be (k_frame, k_mel), got {self.kernel}")
-        check_conv_settings(self)
-        if min(self.hidden_size, self.num_layers) < 1:
-            raise ValueError(
-                f"CnnLstmConfig: hidden_size and num_layers must be >= 1, got {self.hidden_size}, {self.num_layers}"
-            )
-        if self.reduce not in REDUCTIONS:
-            raise ValueError(f"CnnLstmConfig: reduce must be one of {REDUCTIONS}, got {self.reduce!r}")
-
 
 @register_model("cnn_lstm")
 class CnnLstm(VolumeModel):
@@ -51,10 +20,6 @@ class CnnLstm(VolumeModel):
 
     config_class = CnnLstmConfig
     memory_format = torch.channels_last
-    presets = {
-        "tiny": {"channels": (4, 8, 16), "hidden_size": 16, "num_layers": 1, "dropout": 0.1},  # ~7 k
-        "paper": {},  # the config defaults
-    }
 
     def __init__(self, config: CnnLstmConfig, num_classes: int, input_shape: tuple[int, int, int]) -> None:
         super().__init__(config, num_classes, input_shape)

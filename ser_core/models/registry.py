@@ -4,8 +4,11 @@ Every model reads the same volume, x of shape (B, 1, S, L, F): S segments of
 L frames of F mel bins, so the trainer treats all models alike. A model is
 rebuilt from `model.model_args` alone, which is what a checkpoint stores:
 
-    model = create_model("cnn3d", num_classes=4, input_shape=(10, 30, 64), preset="tiny")
+    model = create_model("cnn3d", num_classes=4, input_shape=(10, 30, 64), channels=(4, 8, 16))
     same = build_model(**model.model_args)
+
+A model's settings class lives in ser_core.config (MODEL_CONFIGS), torch-free, so
+that recipes resolve every constructor argument without building a network.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ser_core.config import ConfigMixin
+from ser_core.config import ConfigMixin, model_config_class
 
 _MODELS: dict[str, type[VolumeModel]] = {}
 
@@ -23,12 +26,11 @@ _MODELS: dict[str, type[VolumeModel]] = {}
 class VolumeModel(nn.Module):
     """Base of every registered model: input check, the head, forward.
 
-    A subclass sets `config_class`, `presets` and `memory_format`, builds its trunk, sets
+    A subclass sets `config_class` and `memory_format`, builds its trunk, sets
     `embedding_dim`, `head_drop` and `fc`, and implements `forward_features`.
     """
 
     config_class: ClassVar[type[ConfigMixin]]
-    presets: ClassVar[dict[str, dict[str, Any]]]  # preset name -> overrides of the config defaults
     model_name: ClassVar[str]  # set by register_model
     memory_format: ClassVar[torch.memory_format]  # fastest conv layout on GPU: model.to(memory_format=...)
     embedding_dim: int
@@ -84,6 +86,8 @@ def register_model(name: str):
     def register(cls: type[VolumeModel]) -> type[VolumeModel]:
         if name in _MODELS:
             raise ValueError(f"model {name!r} is already registered ({_MODELS[name].__name__})")
+        if cls.config_class is not model_config_class(name):
+            raise ValueError(f"{cls.__name__}: config_class must be ser_core.config.MODEL_CONFIGS[{name!r}]")
         cls.model_name = name
         _MODELS[name] = cls
         return cls
@@ -105,18 +109,13 @@ def create_model(
     name: str,
     num_classes: int,
     input_shape: tuple[int, int, int] = (10, 30, 64),
-    preset: str | None = None,
-    **overrides: Any,
+    **settings: Any,
 ) -> VolumeModel:
-    """Build a model by name: config defaults, then the preset, then `overrides`.
+    """Build a model by name: its config defaults (the paper's scale), then `settings`.
 
-    preset None keeps the config defaults (the paper's scale); "tiny" trains the
-    demo corpus on a laptop CPU. Unknown names, presets or settings raise ValueError.
+    Unknown names or settings raise ValueError.
     """
     cls = model_class(name)
-    if preset is not None and preset not in cls.presets:
-        raise ValueError(f"unknown preset {preset!r} for {name}; known: {sorted(cls.presets)}")
-    settings = {**(cls.presets[preset] if preset else {}), **overrides}
     return cls(cls.config_class.from_dict(settings), num_classes, tuple(input_shape))
 
 

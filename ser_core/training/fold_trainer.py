@@ -16,7 +16,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.config import RunSpec
 from ser_core.device import autocast, autocast_dtype
 from ser_core.features.normalize import Stats, normalize_mels
 from ser_core.models import create_model
@@ -33,24 +33,19 @@ class StopRequested(Exception):
 class FoldTrainer:
     """Trains one model on some rows and predicts others, all batches cut on the device."""
 
-    def __init__(self, data: Dataset, train: TrainConfig, features: FeatureConfig, device: torch.device):
-        self.data, self.train, self.features, self.device = data, train, features, device
-        self.amp_dtype = autocast_dtype(device, train.precision)
-        self.input_shape = (features.segments, features.segment_frames, features.n_mels)
+    def __init__(self, data: Dataset, spec: RunSpec, device: torch.device):
+        self.data, self.spec, self.device = data, spec, device
+        self.train, self.features = spec.train, spec.features
+        self.amp_dtype = autocast_dtype(device, spec.train.precision)
+        self.input_shape = (spec.features.segments, spec.features.segment_frames, spec.features.n_mels)
         self.stop_flag = False
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
 
     def new_model(self) -> torch.nn.Module:
-        overrides = dict(self.train.model_options or {})
-        if self.train.kernel:
-            overrides["kernel"] = tuple(self.train.kernel)
         model = create_model(
-            self.train.model,
-            num_classes=len(self.data.labels),
-            input_shape=self.input_shape,
-            preset=self.train.preset,
-            **overrides,
+            self.spec.model_name, num_classes=len(self.data.labels), input_shape=self.input_shape,
+            **self.spec.model.to_dict(),
         ).to(self.device)
         if self.device.type == "cuda":
             model = model.to(memory_format=model.memory_format)

@@ -155,6 +155,12 @@ class RunFolder:
         return pd.read_csv(self.predictions_path) if self.predictions_path.is_file() else None
 
 
+def run_kernel(config: dict) -> tuple[int, ...] | None:
+    """The kernel in a run's config.json: its model section, or (written before recipes) its train section."""
+    kernel = (config.get("model") or {}).get("kernel") or config.get("train", {}).get("kernel")
+    return tuple(kernel) if kernel else None
+
+
 def list_runs(root: str | Path) -> list[RunFolder]:
     """Run folders under `root`, newest first."""
     root = Path(root)

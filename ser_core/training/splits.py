@@ -39,6 +39,13 @@ class Fold:
         return set(manifest["speaker"].to_numpy()[getattr(self, side)])
 
 
+def split_spec(kind: str, k: int = 5, test_corpus: str | None = None) -> str:
+    """The split text for a kind: kfold takes K; loso and corpus may test one corpus only."""
+    if kind == "kfold":
+        return f"kfold:{k}"
+    return f"{kind}:{test_corpus}" if test_corpus else kind
+
+
 def check_fold(manifest: pd.DataFrame, fold: Fold) -> None:
     """Raise LeakageError if any speaker is on two sides, ValueError if a side is empty."""
     if len(fold.train) == 0 or len(fold.test) == 0:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ser_core.config import FeatureConfig, TrainConfig
-from ser_core.training.runs import RunFolder, write_json
+from ser_core.config import RunSpec
+from ser_core.training.runs import RunFolder, run_kernel, write_json
 from ser_core.training.trainer import train_run
 
 
@@ -22,14 +22,15 @@ def cell_name(k_seg: int, k_mel: int) -> str:
 def run_sweep(
     manifest: pd.DataFrame,
     out: str | Path,
-    train: TrainConfig,
-    features: FeatureConfig,
+    spec: RunSpec,
     k_seg: tuple[int, ...],
     k_mel: tuple[int, ...],
     k_frame: int = 3,
     progress: bool = True,
 ) -> pd.DataFrame:
-    """Train every cell not yet finished; return the table (one row per cell)."""
+    """Train every cell not yet finished (a cnn3d of `spec` with the cell's kernel); return the table."""
+    if spec.model_name != "cnn3d":
+        raise ValueError(f"the kernel study trains cnn3d, got {spec.model_name}")
     if not k_seg or not k_mel:
         raise ValueError(f"need at least one k_seg and one k_mel, got {k_seg}, {k_mel}")
     out = Path(out)
@@ -38,8 +39,9 @@ def run_sweep(
             run = RunFolder(out / cell_name(ks, km))
             if run.results() is not None:
                 continue
-            cell = train.replace(model="cnn3d", kernel=(ks, k_frame, km), final_model=False)
-            train_run(manifest, run.path, cell, features, resume=run.exists(), progress=progress)
+            cell = spec.replace(model=spec.model.replace(kernel=(ks, k_frame, km)),
+                                train=spec.train.replace(final_model=False))
+            train_run(manifest, run.path, cell, resume=run.exists(), progress=progress)
             table = sweep_table(out)
             write_json(out / "sweep.json", {"k_frame": k_frame, "cells": table.to_dict(orient="records")})
     return sweep_table(out)
@@ -53,7 +55,7 @@ def sweep_table(out: str | Path) -> pd.DataFrame:
         results = run.results()
         if results is None:
             continue
-        k_seg, k_frame, k_mel = run.config()["train"]["kernel"]
+        k_seg, k_frame, k_mel = run_kernel(run.config())
         rows.append({
             "k_seg": k_seg, "k_frame": k_frame, "k_mel": k_mel,
             "ua": results["ua"], "wa": results["wa"], "macro_f1": results["macro_f1"],

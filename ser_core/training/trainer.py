@@ -10,7 +10,6 @@ stopped run resumes from where it was (`resume=True`).
 from __future__ import annotations
 
 import io
-import json
 import platform
 import signal
 import threading
@@ -24,7 +23,7 @@ import pandas as pd
 import torch
 
 import ser_core
-from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.config import RunSpec
 from ser_core.device import describe, pick_device
 from ser_core.features.normalize import Stats
 from ser_core.features.store import FeatureSet
@@ -61,19 +60,15 @@ class _StopOnSignals:
                 signal.signal(sig, old)
 
 
-def run_config(train: TrainConfig, features: FeatureConfig, manifest_path: str | None) -> dict:
-    return {
-        "train": train.to_dict(),
-        "features": features.to_dict(),
-        "manifest": manifest_path,
-    }
+def run_config(spec: RunSpec, manifest_path: str | None) -> dict:
+    """config.json's settings: the resolved spec and the manifest it trains on."""
+    return spec.to_dict() | {"manifest": manifest_path}
 
 
 def train_run(
     manifest: pd.DataFrame,
     out: str | Path,
-    train: TrainConfig = TrainConfig(),
-    features: FeatureConfig = FeatureConfig(),
+    spec: RunSpec,
     *,
     manifest_path: str | None = None,
     resume: bool = False,
@@ -86,12 +81,15 @@ def train_run(
     `feature_set` (e.g. `dataset.unpack(...)`) supplies the log-mels instead of the feature store.
     """
     run = RunFolder(out)
-    settings = run_config(train, features, manifest_path)
+    train = spec.train
+    settings = run_config(spec, manifest_path)
     if run.exists():
         if not resume:
             raise FileExistsError(f"{run.path} already holds a run; pass resume=True (--resume) or pick a new folder")
-        if not _same_work(run.config(), settings):
-            raise ValueError(f"{run.path}: settings differ from the run being resumed; start a new run folder")
+        changed = changed_work(run.config(), spec)
+        if changed:
+            raise ValueError(f"{run.path}: settings differ from the run being resumed ({', '.join(changed)}); "
+                             "resume with the run's own config.json, or start a new run folder")
     run.create()
     device = pick_device(train.device)
     started = time.time()
@@ -100,10 +98,10 @@ def train_run(
     with stopper.installed():
         try:
             data = load_dataset(
-                manifest, train, features, cache_dir=cache_dir, progress=progress, feature_set=feature_set
+                manifest, train, spec.features, cache_dir=cache_dir, progress=progress, feature_set=feature_set
             )
             folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed)
-            trainer = FoldTrainer(data, train, features, device)
+            trainer = FoldTrainer(data, spec, device)
             write_json(
                 run.config_path,
                 settings
@@ -150,17 +148,24 @@ def train_run(
             raise
 
 
-def _same_work(previous: dict, current: dict) -> bool:
-    """A resumed run may change where and how fast it runs, not what it computes."""
-    where = ("device", "compile", "cuda_graphs")
-    current = json.loads(json.dumps(current))  # compare as config.json holds it: tuples are lists there
-    # A setting added since the previous run began is missing from its config: it ran with the default.
-    defaults = json.loads(json.dumps(TrainConfig().to_dict()))
+WHERE = ("device", "compile", "cuda_graphs")  # train settings a resumed run may change: where and how fast it runs
 
-    def what(train: dict) -> dict:
-        return {k: v for k, v in (defaults | train).items() if k not in where}
 
-    return what(previous.get("train", {})) == what(current["train"]) and previous.get("features") == current["features"]
+def changed_work(previous: dict, spec: RunSpec) -> list[str]:
+    """The settings (dotted keys) in which `spec` computes something else than the run in config.json `previous`."""
+    try:
+        before = RunSpec.from_dict(previous).to_dict()  # a setting added since then gets its default
+    except ValueError:
+        return ["config.json was written before recipes, so the run cannot be resumed"]
+    now = spec.to_dict()
+    changed = []
+    for section in ("model", "features", "train"):
+        for key in sorted(set(before[section]) | set(now[section])):
+            if section == "train" and key in WHERE:
+                continue
+            if before[section].get(key) != now[section].get(key):
+                changed.append(f"{section}.{key}")
+    return changed
 
 
 def _run_fold(run: RunFolder, trainer: FoldTrainer, data: Dataset, fold: Fold, index: int, total: int) -> dict:
@@ -254,11 +259,11 @@ def save_checkpoint(path: Path, model: torch.nn.Module, trainer: FoldTrainer, da
     """Weights plus everything needed to predict with no training data present."""
     checkpoint = {
         "model_args": model.model_args,
+        "spec": trainer.spec.to_dict(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "labels": data.labels,
         "features": trainer.features.to_dict(),
         "normalization": {"mode": trainer.features.normalization, **stats.to_dict()},
-        "train": trainer.train.to_dict(),
         "versions": _versions(),
     }
     buffer = io.BytesIO()
