@@ -13,6 +13,11 @@ quickstart run) and a 10,000-clip copy of it (synthetic embeddings over its clip
 Other people's jobs share the CPU: the load average is printed; run it twice.
 
     python bench/app.py [--run RUN_DIR] [--points 10000] [--hovers 30] [--out /tmp/bench_app.md]
+    python bench/app.py --first-launch
+
+--first-launch times what a new user meets: `ser app` on an empty $SER_HOME with the Home
+page open in chromium while the demo model trains, until Home names the finished run;
+beside it, in the same run, `ser quickstart` alone (the plain reference).
 """
 
 from __future__ import annotations
@@ -23,9 +28,11 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -186,6 +193,48 @@ def bench_browser(home: Path, hovers: int) -> dict:
     return figures
 
 
+def bench_first_launch(timeout_s: float = 900) -> dict:
+    """Seconds from `ser app` on an empty $SER_HOME to Home naming the demo run, with Home open all along;
+    and `ser quickstart` alone on another empty $SER_HOME, first, as the reference."""
+    from tests.browser_app import chromium_page, free_port, wait_until_idle
+
+    figures = {}
+    with tempfile.TemporaryDirectory(prefix="bench-first-") as tmp:
+        env = {**os.environ, "SER_HOME": str(Path(tmp) / "quickstart")}
+        figures["quickstart_s"], _ = timed(lambda: subprocess.run(
+            [sys.executable, "-m", "ser_core.cli", "quickstart", "--quiet"], env=env, check=True, cwd=ROOT))
+        print(f"ser quickstart alone: {figures['quickstart_s']:.1f} s")
+        port, log_path = free_port(), Path(tmp) / "server.log"
+        env = {**os.environ, "SER_HOME": str(Path(tmp) / "app")}
+        env.pop("SER_NO_AUTOSTART", None)
+        start = time.perf_counter()
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen([sys.executable, "-m", "ser_core.cli", "app", "--headless", "--port", str(port)],
+                                      env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            while True:
+                try:
+                    urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
+                    break
+                except OSError:
+                    if server.poll() is not None or time.perf_counter() - start > 60:
+                        raise RuntimeError(f"the app did not start:\n{log_path.read_text()[-2000:]}")
+                    time.sleep(0.2)
+            with chromium_page() as page:
+                page.goto(url)
+                wait_until_idle(page)
+                page.get_by_text("finished run(s); newest").wait_for(timeout=timeout_s * 1000)
+                figures["first_launch_s"] = time.perf_counter() - start
+        finally:
+            server.terminate()
+            server.wait(10)
+        figures["watcher_lines"] = log_path.read_text(errors="replace").count("Inotify")
+    print(f"ser app to the demo model ready on Home (browser open): {figures['first_launch_s']:.1f} s; "
+          f"'Inotify' lines in the server log: {figures['watcher_lines']}")
+    return figures
+
+
 def write_report(path: Path, args, proj: dict, payload: dict, previews: dict, browser: dict) -> None:
     hover = browser.get("hover_ms") or [float("nan")]
     lines = [
@@ -222,7 +271,12 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=10_000)
     parser.add_argument("--hovers", type=int, default=30)
     parser.add_argument("--out", default="/tmp/bench_app.md")
+    parser.add_argument("--first-launch", action="store_true", help="time the first launch only (see above)")
     args = parser.parse_args()
+    if args.first_launch:
+        print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        print(json.dumps(bench_first_launch(), indent=1))
+        return
     source = RunFolder(args.run) if args.run else quickstart_run()
     if not source.embeddings_path.is_file():
         raise SystemExit(f"{source.path}: no finished run with embeddings; run `ser quickstart` or pass --run")

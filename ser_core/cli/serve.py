@@ -42,6 +42,9 @@ def run(args: argparse.Namespace) -> int:
         "--server.port", str(args.port),
         "--server.address", args.host,
         "--server.headless", str(bool(args.headless)).lower(),
+        # The watcher would watch the whole checkout, .venv included, and rescan on every
+        # overflow of the inotify queue while the first launch trains: it is for editing the app.
+        "--server.fileWatcherType", "none",
     ]
     # Streamlit reads .streamlit/config.toml from the working directory: run from the checkout.
     return subprocess.call(command, cwd=APP_FILE.parent, env=os.environ.copy())
