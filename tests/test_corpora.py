@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 
+from ser_core.cli import main
 from ser_core.corpora import CORPORA, prepare, scan
 from ser_core.corpora.aggregate import aggregate, read_manifest, select_emotions, summarize, write_manifest
 from ser_core.corpora.csv_manifest import prepare_csv, scan_csv
@@ -150,6 +151,21 @@ def test_corrupt_and_empty_files_are_skipped_and_reported(tmp_path, caplog):
     assert set(reasons) == {"a02.wav", "a03.wav"}
     assert "corrupt" in reasons["a02.wav"]
     assert "skipped 2" in caplog.text
+
+
+def test_clips_shorter_than_the_minimum_are_skipped_with_their_length(tmp_path, capsys):
+    root = make_corpus(tmp_path / "ravdess", ["Actor_01/03-01-05-01-01-01-01.wav"])
+    short = write_clip(root / "Actor_01" / "03-01-03-01-01-01-01.wav", seconds=1.0)
+    short.write_bytes(short.read_bytes()[:300])  # a truncated copy: the header is intact, 8 ms of samples follow
+    prepared = scan("ravdess", root)
+    assert [Path(p).name for p in prepared.manifest["path"]] == ["03-01-05-01-01-01-01.wav"]
+    (reason,) = prepared.skipped.loc[prepared.skipped["path"] == str(short.resolve()), "reason"]
+    assert "too short: 0.008 s" in reason and "minimum 0.25 s" in reason
+
+    manifest_csv = tmp_path / "manifest.csv"
+    assert main(["corpus", "prepare", f"ravdess={root}", "-o", str(manifest_csv)]) == 0
+    assert f"{short.resolve()}: too short: 0.008 s" in capsys.readouterr().out
+    assert len(read_manifest(manifest_csv)) == 1
 
 
 def test_missing_folder_is_a_clear_error(tmp_path):

@@ -2,9 +2,10 @@
 
 A loader gives `scan_files` a parser that turns one path into `Labels`, or raises
 `SkipFile` saying why the file is not used. `scan_files` drops copies of one
-recording, reads every duration from the header and returns a `Prepared`: the
-manifest of kept files and the report of skipped ones. One bad file is never
-fatal; only an unusable folder or manifest raises `CorpusError`.
+recording, reads every duration from the header (skipping files too short to
+hold the minimum of speech) and returns a `Prepared`: the manifest of kept files
+and the report of skipped ones. One bad file is never fatal; only an unusable
+folder or manifest raises `CorpusError`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Callable, Iterable, Sequence, TypeVar
 import pandas as pd
 
 from ser_core.audio import AUDIO_EXTENSIONS, AudioError, read_info
+from ser_core.config import AudioConfig
 from ser_core.corpora.vocabulary import EMOTIONS, MANIFEST_COLUMNS, CorpusError
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,8 @@ EMOTION_SYNONYMS: dict[str, str] = {
 
 _LOSSY = frozenset({".mp3", ".ogg", ".oga", ".opus"})  # a lossless copy of a recording wins
 _HEADER_READERS = 8  # header reads wait on the disk, not the CPU
+# A file shorter than this cannot hold the speech ser_core.audio requires after trimming.
+MIN_DURATION_S = AudioConfig().min_speech_s
 
 
 class SkipFile(Exception):
@@ -174,10 +178,15 @@ def read_durations(paths: Sequence[str]) -> list[float | AudioError]:
 
 def finish(rows: list[dict[str, str]], skipped: list[tuple[str, str]], source: Path, expected: str) -> Prepared:
     """Add header durations to labelled rows (path, corpus, speaker, emotion, gender),
-    move unreadable files to the skipped report, and check the result."""
-    durations = read_durations([row["path"] for row in rows])
-    kept = [{**row, "duration": d} for row, d in zip(rows, durations) if isinstance(d, float)]
-    skipped = skipped + [(err.path, err.reason) for err in durations if isinstance(err, AudioError)]
+    move unreadable and too short files to the skipped report, and check the result."""
+    kept, skipped = [], list(skipped)
+    for row, duration in zip(rows, read_durations([row["path"] for row in rows])):
+        if isinstance(duration, AudioError):
+            skipped.append((duration.path, duration.reason))
+        elif duration < MIN_DURATION_S:
+            skipped.append((row["path"], f"too short: {duration:.3f} s of audio (minimum {MIN_DURATION_S:g} s)"))
+        else:
+            kept.append({**row, "duration": duration})
     if not kept:
         example = f"; all {len(skipped)} files were skipped, e.g. {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
         raise CorpusError(f"No usable recordings in {source}: expected {expected}{example}")
