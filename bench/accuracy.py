@@ -31,12 +31,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.features.store import FeatureSet  # noqa: E402
+from ser_core.paths import development_corpora  # noqa: E402
 from ser_core.recipes import parse_override, resolve  # noqa: E402
 from ser_core.training.dataset import unpack  # noqa: E402
 from ser_core.training.trainer import train_run  # noqa: E402
 
 CORPORA = {"ravdess": "kfold:6", "savee": "loso"}
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+SHARED = development_corpora()
 
 
 def load(corpus: str, pack_dir: str | None, pack_tag: str):

@@ -33,6 +33,7 @@ from threadpoolctl import threadpool_limits
 from ser_core.audio import AUDIO_EXTENSIONS
 from ser_core.config import FeatureConfig
 from ser_core.features.store import featurize_manifest
+from ser_core.paths import development_corpora
 
 
 def cpu_model() -> str:
@@ -69,7 +70,7 @@ def timed(fn) -> tuple[float, float, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", default="/work/shared/corpora/ravdess", help="folder of audio files")
+    parser.add_argument("--corpus", default=str(development_corpora() / "ravdess"), help="folder of audio files")
     parser.add_argument("--limit", type=int, default=None, help="first N files only")
     parser.add_argument("--workers", type=int, default=None, help="feature-store processes (default: all cores)")
     args = parser.parse_args()

@@ -17,10 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ser_core.config import LEVELS  # noqa: E402
 from ser_core.corpora import scan  # noqa: E402
 from ser_core.features.store import featurize_manifest  # noqa: E402
+from ser_core.paths import development_corpora  # noqa: E402
 from ser_core.recipes import resolve  # noqa: E402
 from ser_core.training.dataset import pack  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+SHARED = development_corpora()
 RECIPE = "paper"
 
 if __name__ == "__main__":

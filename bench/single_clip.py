@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ser_core.corpora import scan  # noqa: E402
 from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.features.normalize import fit_stats, speaker_stats  # noqa: E402
+from ser_core.paths import development_corpora  # noqa: E402
 from ser_core.predict import Predictor  # noqa: E402
 from ser_core.recipes import resolve  # noqa: E402
 from ser_core.training.dataset import load_dataset  # noqa: E402
@@ -34,7 +35,7 @@ from ser_core.training.fold_trainer import FoldTrainer  # noqa: E402
 from ser_core.training.metrics import scores  # noqa: E402
 from ser_core.training.splits import make_folds  # noqa: E402
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "corpora"
+SHARED = development_corpora()
 MODES = ("speaker", "training", "utterance")
 
 

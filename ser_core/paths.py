@@ -1,9 +1,13 @@
-"""Where SER Explorer keeps its data: one home folder, overridable with $SER_HOME."""
+"""Where SER Explorer keeps its data: one home folder, overridable with $SER_HOME; and where the
+development corpora lie beside the checkout."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+
+CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def ser_home() -> Path:
@@ -44,3 +48,8 @@ def uploads_dir() -> Path:
 def jobs_dir() -> Path:
     """Logs of background jobs the app started (the first launch's quickstart)."""
     return ser_home() / "jobs"
+
+
+def development_corpora() -> Path:
+    """../shared/corpora beside the checkout: the real corpora the integration tests and bench/ read."""
+    return CHECKOUT.parent / "shared" / "corpora"

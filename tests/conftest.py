@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-SHARED_CORPORA = Path(__file__).resolve().parents[1].parent / "shared" / "corpora"
+from ser_core.paths import development_corpora
+
+SHARED_CORPORA = development_corpora()
 
 # Small enough to train in seconds on 2 CPU cores, large enough to beat chance.
 SMALL_DEMO = dict(n_speakers=6, n_sentences=4, emotions=("neutral", "sad", "angry"), seed=0)
