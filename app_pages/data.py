@@ -15,6 +15,7 @@ from ser_core.corpora.archive import extract_zip
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.features import log_mel, to_volume
 from ser_core.paths import demo_dir, manifests_dir, uploads_dir
+from ser_core.quickstart import demo_manifest_path
 from ser_core.recipes import recipe_names, resolve
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -38,7 +39,7 @@ def choose_sources() -> list[tuple[str, str]]:
     """The demo corpus, saved manifests and the folders, CSVs and zips added in this session."""
     added = st.session_state.setdefault("data_sources", [])
     sources = []
-    demo_ready = (demo_dir() / "manifest.csv").is_file()
+    demo_ready = demo_manifest_path().is_file()
     if st.checkbox("Demo corpus (synthetic)", value=demo_ready, disabled=not demo_ready, key="data_demo",
                    help=None if demo_ready else "Generated on first launch (see Home)."):
         sources.append(("demo", str(demo_dir())))

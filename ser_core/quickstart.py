@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ser_core.corpora.aggregate import write_manifest
-from ser_core.corpora.demo import generate_demo_corpus
+from ser_core.corpora.demo import generate_demo_corpus, manifest_path
 from ser_core.paths import demo_dir, runs_dir
 from ser_core.recipes import resolve
 from ser_core.training.runs import RunFolder
@@ -19,7 +19,8 @@ QUICKSTART_SPEC = resolve("demo", {"model.name": "cnn3d", "train.split": "kfold:
 
 
 def demo_manifest_path() -> Path:
-    return demo_dir() / "manifest.csv"
+    """The first launch's demo manifest, where generate_demo_corpus writes it."""
+    return manifest_path(demo_dir())
 
 
 def quickstart_run() -> RunFolder:

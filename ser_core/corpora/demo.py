@@ -238,6 +238,11 @@ def clip_name(speaker: str, sentence: int, emotion: str) -> str:
     return f"{speaker}/{speaker}_s{sentence:02d}_{emotion}.wav"
 
 
+def manifest_path(corpus_dir: str | Path) -> Path:
+    """Where generate_demo_corpus writes the manifest of the corpus in `corpus_dir`."""
+    return Path(corpus_dir) / "manifest.csv"
+
+
 def generate_demo_corpus(out_dir: str | Path, *, n_speakers: int = 10, n_sentences: int = 8,
                          emotions: Sequence[str] = DEMO_EMOTIONS, seed: int = 0, workers: int | None = None,
                          progress: Callable[[int, int], None] | None = None) -> pd.DataFrame:
@@ -274,7 +279,7 @@ def generate_demo_corpus(out_dir: str | Path, *, n_speakers: int = 10, n_sentenc
             if progress is not None:
                 progress(done, len(jobs))
     manifest = prepare_demo(root)
-    manifest.to_csv(root / "manifest.csv", index=False)
+    manifest.to_csv(manifest_path(root), index=False)
     stamp.write_text(json.dumps(params, indent=2) + "\n")
     return manifest
 
