@@ -4,6 +4,7 @@
     ser features -m MANIFEST
     ser train -m MANIFEST --out RUN        ser evaluate RUN -m MANIFEST
     ser predict RUN FILE...                ser sweep -m MANIFEST --k-seg 1,2 --k-mel 3,5
+    ser compare RUN_A RUN_B                ser recipes [show NAME]
     ser export RUN --out DIR
     ser app
 """
@@ -14,7 +15,7 @@ import argparse
 import sys
 
 from ser_core.audio import AudioError
-from ser_core.cli import corpus, export, serve, train
+from ser_core.cli import compare, corpus, export, serve, train
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
     corpus.register(sub)
     train.register(sub)
+    compare.register(sub)
     export.register(sub)
     serve.register(sub)
     return parser
