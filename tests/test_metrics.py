@@ -19,7 +19,14 @@ def test_ua_is_mean_recall_and_wa_is_accuracy():
 def test_absent_classes_do_not_count_in_ua():
     s = scores(np.array([0, 0, 2]), np.array([0, 1, 2]), 3)
     assert s["ua"] == pytest.approx((0.5 + 1.0) / 2)
-    assert s["support"] == [2, 0, 1]
+    assert s["macro_f1"] == pytest.approx((2 / 3 + 1.0) / 2)  # class 1 was predicted once, but never spoken
+    assert s["recall"] == [0.5, 0.0, 1.0] and s["support"] == [2, 0, 1]
+
+
+def test_no_clips_score_nan_and_count_nothing():
+    s = scores(np.array([], dtype=int), np.array([], dtype=int), 2)
+    assert np.isnan([s["ua"], s["wa"], s["macro_f1"]]).all()
+    assert s["confusion"] == [[0, 0], [0, 0]] and s["n"] == 0
 
 
 def test_confusion_rows_are_true_labels():
