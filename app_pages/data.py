@@ -1,7 +1,6 @@
 """Data: choose corpora, see what is in them, listen to a clip and see its features, save a manifest."""
 
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -11,10 +10,10 @@ from app import charts, state
 from ser_core.audio import AudioError, load_audio
 from ser_core.corpora import CORPORA
 from ser_core.corpora.aggregate import aggregate, summarize, write_manifest
-from ser_core.corpora.archive import extract_zip
+from ser_core.corpora.archive import extract_upload
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.features import log_mel, to_volume
-from ser_core.paths import demo_dir, manifests_dir, uploads_dir
+from ser_core.paths import demo_dir, manifests_dir
 from ser_core.quickstart import demo_manifest_path
 from ser_core.recipes import recipe_names, resolve
 
@@ -66,9 +65,11 @@ def choose_sources() -> list[tuple[str, str]]:
                                   format_func=lambda k: f"{k}: {CORPORA[k].description}")
             file = right.file_uploader("Corpus zip", type=["zip"])
             if st.form_submit_button("Extract and add") and file is not None:
-                folder = extract_upload(file)
-                if folder is not None:
-                    added.append((kind, str(folder)))
+                try:
+                    with st.spinner(f"Extracting {file.name}…"):
+                        added.append((kind, str(extract_upload(file, file.name))))
+                except CorpusError as err:
+                    st.error(str(err))
     for i, (kind, path) in enumerate(list(added)):
         left, right = st.columns([6, 1])
         left.markdown(f"`{kind}` {path}")
@@ -76,24 +77,6 @@ def choose_sources() -> list[tuple[str, str]]:
             added.pop(i)
             st.rerun()
     return sources + [s for s in added if s not in sources]
-
-
-def extract_upload(file) -> Path | None:
-    """Write an uploaded zip under $SER_HOME/uploads and extract it safely; None (and an error) if refused."""
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file.name).stem) or "upload"
-    root = uploads_dir()
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / f"{stem}.zip"
-    with open(archive, "wb") as out:
-        shutil.copyfileobj(file, out)
-    try:
-        with st.spinner(f"Extracting {file.name}…"):
-            return extract_zip(archive, root / stem)
-    except CorpusError as err:
-        st.error(str(err))
-        return None
-    finally:
-        archive.unlink(missing_ok=True)
 
 
 def summary(manifest: pd.DataFrame) -> None:

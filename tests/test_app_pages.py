@@ -1,8 +1,10 @@
 """The app's pages headless (AppTest), with no run yet and with a trained run; the training launcher for real."""
 
+import io
 import json
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,25 @@ def test_data_page_saves_a_manifest(home, small_demo):
     next(b for b in at.button if b.label.startswith("Save the")).click().run()
     assert not at.exception
     assert (home / "manifests" / "mine.csv").is_file()
+
+
+def test_data_page_extracts_an_uploaded_zip_or_names_the_problem(home, small_demo):
+    clips = sorted(small_demo.glob("*/*.wav"))[:6]
+    data = io.BytesIO()
+    with zipfile.ZipFile(data, "w") as archive:
+        for clip in clips:
+            archive.write(clip, f"{clip.parent.name}/{clip.name}")
+    at = AppTest.from_file(str(ROOT / "app_pages" / "data.py"), default_timeout=TIMEOUT).run()
+    at.selectbox(key="zip_kind").select("demo")
+    at.file_uploader[0].upload("not a zip.zip", b"plain text", "application/zip")
+    next(b for b in at.button if b.label == "Extract and add").click().run()
+    assert "not_a_zip.zip: not a readable zip file" in at.error[0].value
+    at.file_uploader[0].upload("my demo.zip", data.getvalue(), "application/zip")
+    next(b for b in at.button if b.label == "Extract and add").click().run()
+    assert not at.exception
+    assert at.session_state["data_sources"] == [("demo", str(home / "uploads" / "my_demo"))]
+    assert next(metric.value for metric in at.metric if metric.label == "Files") == str(len(clips))
+    assert sorted(p.name for p in (home / "uploads").iterdir()) == ["my_demo"]  # the zips themselves are gone
 
 
 def test_launch_finish_and_stop_for_real(home, small_demo, monkeypatch):

@@ -1,4 +1,4 @@
-"""Safe extraction of an uploaded corpus zip.
+"""Safe extraction of an uploaded corpus zip, and the saving of the upload itself.
 
 Every entry is checked before anything is written: no entry may land outside the
 target folder (`../` paths, absolute paths, drive letters), links are refused,
@@ -9,13 +9,16 @@ size and checks its CRC, so the directory bounds what is written).
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 from ser_core.corpora.vocabulary import CorpusError
+from ser_core.paths import uploads_dir
 
 MAX_FILES = 50_000  # CREMA-D, the largest corpus read here, has 7,442 clips
 MAX_BYTES = 8 * 1024**3  # uncompressed; RAVDESS speech as WAV is about 1 GB
@@ -82,3 +85,21 @@ def _write(archive: zipfile.ZipFile, files: list[tuple[zipfile.ZipInfo, Path]], 
         except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, EOFError, RuntimeError,
                 NotImplementedError) as err:  # corrupt data, encrypted or unsupported compression
             raise CorpusError(f"{name}: entry {info.filename!r} could not be extracted ({err})") from None
+
+
+def extract_upload(upload: BinaryIO, name: str, root: str | Path | None = None) -> Path:
+    """Save an uploaded zip called `name` under `root` ($SER_HOME/uploads) and extract it with extract_zip
+    into root/STEM, STEM being the file name's stem made safe; the saved zip is removed either way.
+
+    Raises CorpusError as extract_zip does when the zip is refused.
+    """
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(name).stem).lstrip(".") or "upload"  # never "..": stay in root
+    root = Path(root) if root is not None else uploads_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / f"{stem}.zip"
+    with open(archive, "wb") as out:
+        shutil.copyfileobj(upload, out)
+    try:
+        return extract_zip(archive, root / stem)
+    finally:
+        archive.unlink(missing_ok=True)
