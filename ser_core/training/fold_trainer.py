@@ -15,6 +15,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from sklearn.utils.class_weight import compute_class_weight
 
 from ser_core.config import RunSpec
 from ser_core.device import autocast, autocast_dtype
@@ -169,9 +170,13 @@ class FoldTrainer:
 
 
 def _class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
-    """Inverse-frequency weights (mean 1 over the clips): the loss treats every emotion alike."""
-    counts = np.bincount(y, minlength=num_classes).astype(np.float64)
-    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max((counts > 0).sum(), 1), 0.0)
+    """Inverse-frequency ("balanced") weights, mean 1 over the clips: the loss treats every emotion alike.
+
+    A class absent from `y` weighs 0 (sklearn refuses to weigh a class it has not seen).
+    """
+    present = np.unique(y)
+    weights = np.zeros(num_classes)
+    weights[present] = compute_class_weight("balanced", classes=present, y=y)
     return torch.tensor(weights, dtype=torch.float32)
 
 
