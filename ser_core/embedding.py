@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic
+from ser_core.files import write_atomic
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder
 
 METHODS = ("tsne", "umap")
 

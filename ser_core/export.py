@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from ser_core.embedding import load_embeddings
+from ser_core.files import write_atomic, write_json
 from ser_core.predict import Predictor
-from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic, write_json
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder
 
 FORMAT = "ser-explorer-export/1"
 FILES = ("model.pt2", "model.json", "embeddings.csv", "predictions.csv", "results.json")

@@ -31,7 +31,7 @@ import soundfile as sf
 
 from ser_core.audio import AudioError, load_audio
 from ser_core.config import AudioConfig, ConfigMixin
-from ser_core.training.runs import write_atomic
+from ser_core.files import write_atomic
 
 FORMATS = {"ogg": ("OGG", "VORBIS"), "mp3": ("MP3", "MPEG_LAYER_III")}  # soundfile format, subtype
 _FADE_S = 0.02  # a cut preview fades out instead of ending in a click

@@ -6,7 +6,7 @@ Speakers never merge across corpora because every speaker id carries its corpus
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -15,6 +15,7 @@ import pandas as pd
 from ser_core.corpora import scan
 from ser_core.corpora.common import skipped_frame, validate_manifest
 from ser_core.corpora.vocabulary import EMOTIONS, CorpusError
+from ser_core.files import write_atomic
 
 _FORMATS = (".csv", ".parquet")
 
@@ -102,16 +103,16 @@ def write_manifest(manifest: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     suffix = _format(path)
     validate_manifest(manifest, path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
     try:
         if suffix == ".csv":
-            manifest.to_csv(partial, index=False)
+            data = manifest.to_csv(index=False).encode()
         else:
-            manifest.to_parquet(partial, index=False)
+            buffer = io.BytesIO()
+            manifest.to_parquet(buffer, index=False)
+            data = buffer.getvalue()
     except ImportError as err:
         raise CorpusError(f"{path}: Parquet needs pyarrow (pip install pyarrow); or write a .csv ({err})") from None
-    os.replace(partial, path)
+    write_atomic(path, data)
     return path
 
 

@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import math
 import multiprocessing
 import os
 import stat
-import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
@@ -48,6 +48,7 @@ from ser_core.audio import AudioError, load_audio
 from ser_core.config import FeatureConfig
 from ser_core.features.logmel import log_mel, mel_filterbank
 from ser_core.features.normalize import normalize_mels
+from ser_core.files import write_atomic
 
 Progress = Union[bool, Callable[[int, int], None]]
 Result = Union[np.ndarray, str]  # a float16 (T, F) log-mel, or why the content cannot be used
@@ -285,10 +286,10 @@ def _write_shard(root: Path, results: list[tuple[str, Result]]) -> None:
     }
     name = _hash(" ".join(d for d, _ in results).encode())
     folder = root / "shards"
-    with _atomic(folder / f"{name}.npy") as f:
-        np.save(f, np.concatenate([m for _, m in mels]) if mels else np.zeros((0, 0), dtype=np.float16))
-    with _atomic(folder / f"{name}.json") as f:
-        f.write(json.dumps(meta).encode())
+    buffer = io.BytesIO()
+    np.save(buffer, np.concatenate([m for _, m in mels]) if mels else np.zeros((0, 0), dtype=np.float16))
+    write_atomic(folder / f"{name}.npy", buffer.getvalue())
+    write_atomic(folder / f"{name}.json", json.dumps(meta).encode())
 
 
 def _read_shards(root: Path, wanted: set[str]) -> dict[str, Result]:
@@ -324,22 +325,7 @@ def _read_shards(root: Path, wanted: set[str]) -> dict[str, Result]:
 def _write_config(root: Path, config: FeatureConfig) -> None:
     path = root / "config.json"
     if not path.exists():
-        with _atomic(path) as f:
-            f.write(json.dumps(config.to_dict(), indent=2).encode())
-
-
-@contextmanager
-def _atomic(path: Path) -> Iterator:
-    """A binary file that appears at `path` complete or not at all (temp file + os.replace)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+        write_atomic(path, json.dumps(config.to_dict(), indent=2).encode())
 
 
 class _HashMemo:
@@ -381,8 +367,7 @@ class _HashMemo:
 
     def save(self) -> None:
         if self.changed:
-            with _atomic(self.path) as f:
-                f.write(json.dumps(self.entries).encode())
+            write_atomic(self.path, json.dumps(self.entries).encode())
 
 
 # ---------------------------------------------------------------- processes and progress

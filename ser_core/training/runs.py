@@ -14,52 +14,18 @@
 from __future__ import annotations
 
 import json
-import math
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+# write_atomic and write_json live in ser_core.files; the trainer, the app and bench import them from here too.
+from ser_core.files import json_ready, write_atomic, write_json  # noqa: F401
 
 # What embeddings.npz holds of each clip besides its embedding, so the map needs no manifest.
 EMBEDDED_COLUMNS = ("path", "corpus", "speaker", "emotion", "gender")
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def _clean(value: Any) -> Any:
-    """JSON has no NaN: write null instead, so every reader can parse the file."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    return value
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename over it (atomic on POSIX)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder is for others to read too
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_json(path: Path, obj: Any) -> None:
-    write_atomic(path, (json.dumps(_clean(obj), indent=2) + "\n").encode())
 
 
 def read_json(path: Path) -> Any:
@@ -112,7 +78,7 @@ class RunFolder:
     def log(self, event: str, **fields: Any) -> None:
         """Append one event line; a line is written whole with one write call."""
         record = {"event": event, "time": time.time(), **fields}
-        line = json.dumps(_clean(record)) + "\n"
+        line = json.dumps(json_ready(record)) + "\n"
         with open(self.events_path, "a", encoding="utf-8") as f:
             f.write(line)
             f.flush()
