@@ -17,7 +17,8 @@ TEMPLATE = "plotly"
 EMOTION_COLORS = dict(zip(EMOTIONS, px.colors.qualitative.Plotly + px.colors.qualitative.Safe))
 
 
-def _layout(fig: go.Figure, height: int = 320, **layout) -> go.Figure:
+def styled(fig: go.Figure, height: int = 320, **layout) -> go.Figure:
+    """The app's figure defaults (template, height, margins), then `layout`: every figure but the map's."""
     fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=10, r=10, t=40, b=10), **layout)
     return fig
 
@@ -29,14 +30,14 @@ def corpus_files(corpora: pd.DataFrame) -> go.Figure:
     """Files per corpus (summarize()["corpora"])."""
     fig = px.bar(corpora.reset_index(), x="corpus", y="files", hover_data=["speakers", "hours", "emotions"],
                  template=TEMPLATE, title="Files per corpus")
-    return _layout(fig)
+    return styled(fig)
 
 
 def emotion_files(emotions: pd.DataFrame) -> go.Figure:
     """Files per emotion, stacked by corpus (summarize()["emotions"])."""
     long = emotions.reset_index().melt(id_vars="emotion", var_name="corpus", value_name="files")
     fig = px.bar(long, x="emotion", y="files", color="corpus", template=TEMPLATE, title="Files per emotion")
-    return _layout(fig)
+    return styled(fig)
 
 
 def speaker_files(speakers: pd.DataFrame) -> go.Figure:
@@ -44,13 +45,13 @@ def speaker_files(speakers: pd.DataFrame) -> go.Figure:
     table = speakers.reset_index().assign(sex=lambda t: t["gender"].replace("", "unknown"))
     fig = px.bar(table, x="speaker", y="files", color="sex", hover_data=["corpus", "emotions"],
                  template=TEMPLATE, title="Files per speaker")
-    return _layout(fig, xaxis_tickangle=-45)
+    return styled(fig, xaxis_tickangle=-45)
 
 
 def sex_files(manifest: pd.DataFrame) -> go.Figure:
     counts = manifest["gender"].replace("", "unknown").value_counts()
     fig = go.Figure(go.Pie(labels=counts.index, values=counts.to_numpy(), hole=0.45))
-    return _layout(fig, title="Files by sex")
+    return styled(fig, title="Files by sex")
 
 
 def waveform(wave: np.ndarray, sample_rate: int, points: int = 4000) -> go.Figure:
@@ -63,14 +64,14 @@ def waveform(wave: np.ndarray, sample_rate: int, points: int = 4000) -> go.Figur
         go.Scatter(x=t, y=trimmed.max(1), line=dict(width=0.8, color="#4c6ef5"), name="max"),
         go.Scatter(x=t, y=trimmed.min(1), line=dict(width=0.8, color="#4c6ef5"), fill="tonexty", name="min"),
     ])
-    return _layout(fig, height=200, title="Waveform", showlegend=False, xaxis_title="seconds")
+    return styled(fig, height=200, title="Waveform", showlegend=False, xaxis_title="seconds")
 
 
 def spectrogram(mel: np.ndarray, hop_seconds: float) -> go.Figure:
     """Log-mel (T, F) in dB as a heatmap: time across, mel bins up."""
     t = np.arange(mel.shape[0]) * hop_seconds
     fig = go.Figure(go.Heatmap(z=mel.T, x=t, colorscale="Viridis", colorbar=dict(title="dB")))
-    return _layout(fig, height=280, title="Log-mel spectrogram", xaxis_title="seconds", yaxis_title="mel bin")
+    return styled(fig, height=280, title="Log-mel spectrogram", xaxis_title="seconds", yaxis_title="mel bin")
 
 
 def volume(vol: np.ndarray) -> go.Figure:
@@ -83,7 +84,7 @@ def volume(vol: np.ndarray) -> go.Figure:
         fig.add_trace(go.Heatmap(z=vol[0, i].T, zmin=low, zmax=high, colorscale="Viridis",
                                  showscale=i == segments - 1), row=1, col=i + 1)
     fig.update_xaxes(showticklabels=False)
-    return _layout(fig, height=260, title=f"Volume: {segments} segments x {frames} frames x mel bins")
+    return styled(fig, height=260, title=f"Volume: {segments} segments x {frames} frames x mel bins")
 
 
 # ---------------------------------------------------------------- training
@@ -93,7 +94,7 @@ def training_curves(curves: pd.DataFrame, value: str, title: str) -> go.Figure:
     """One line per fold of `value` (train_loss or val_ua) against the epoch."""
     data = curves.dropna(subset=[value])
     fig = px.line(data, x="epoch", y=value, color="fold", markers=True, template=TEMPLATE, title=title)
-    return _layout(fig, height=300)
+    return styled(fig, height=300)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -110,7 +111,7 @@ def confusion(matrix: list[list[int]], labels: list[str]) -> go.Figure:
     ))
     fig.update_yaxes(autorange="reversed", title="true")
     fig.update_xaxes(title="predicted")
-    return _layout(fig, height=420, title="Confusion matrix (each row sums to 1)")
+    return styled(fig, height=420, title="Confusion matrix (each row sums to 1)")
 
 
 def recall(labels: list[str], recalls: dict[str, list[float]]) -> go.Figure:
@@ -121,7 +122,7 @@ def recall(labels: list[str], recalls: dict[str, list[float]]) -> go.Figure:
     else:
         fig = go.Figure([go.Bar(x=labels, y=values, name=name) for name, values in recalls.items()])
     fig.update_yaxes(range=[0, 1], title="recall")
-    return _layout(fig, title="Recall per emotion", barmode="group", showlegend=len(recalls) > 1)
+    return styled(fig, title="Recall per emotion", barmode="group", showlegend=len(recalls) > 1)
 
 
 def group_accuracy(groups: dict[str, dict], title: str, chance: float | None = None) -> go.Figure:
@@ -133,7 +134,7 @@ def group_accuracy(groups: dict[str, dict], title: str, chance: float | None = N
     if chance is not None:
         fig.add_hline(y=chance, line_dash="dot", annotation_text="chance")
     fig.update_yaxes(range=[0, 1])
-    return _layout(fig, xaxis_tickangle=-45)
+    return styled(fig, xaxis_tickangle=-45)
 
 
 # ---------------------------------------------------------------- kernel study
@@ -154,4 +155,4 @@ def sweep_heatmap(table: pd.DataFrame, value: str = "ua", title: str = "UA by ke
     ))
     fig.update_xaxes(title="k_mel (spectral depth)", type="category")
     fig.update_yaxes(title="k_seg (temporal depth)", type="category", autorange="reversed")
-    return _layout(fig, height=360, title=title)
+    return styled(fig, height=360, title=title)

@@ -16,7 +16,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from app.charts import EMOTION_COLORS, TEMPLATE
+from app.charts import EMOTION_COLORS, styled
 from app.previews import clip_previews, preview_url
 from app.scatter import hover_map, map_figure
 from app.state import mtime
@@ -143,8 +143,8 @@ class ProjectionTask:
 
     @property
     def expected_s(self) -> float:
-        """A rough duration on two shared CPU cores, for the progress bar (bench/app.py: 10,000 points took
-        51 s with t-SNE; UMAP 14 s, plus 20 to 75 s compiling on its first call in a process)."""
+        """A rough duration on two shared CPU cores, for the progress bar: fitted to bench/app.py's timings
+        (BENCHMARKS.md), UMAP's first call in a process compiling its code as well."""
         if self.method == "tsne":
             return 1 + self.n_points * 0.005
         return 20 + self.n_points * 0.0015 + (55 if self.n_points >= 4096 else 0)  # pynndescent compiles too
@@ -275,9 +275,7 @@ def probability_figure(probabilities: dict[str, float], title: str) -> go.Figure
         text=[f"{p:.0%}" for _, p in probs], textposition="auto",
     ))
     fig.update_xaxes(range=[0, 1], tickformat=".0%", title="probability")
-    fig.update_layout(template=TEMPLATE, height=max(300, 80 + 30 * len(probs)), margin=dict(l=10, r=10, t=40, b=10),
-                      title=title)
-    return fig
+    return styled(fig, height=max(300, 80 + 30 * len(probs)), title=title)
 
 
 def clip_probabilities(clip: pd.Series) -> dict[str, float]:
@@ -295,6 +293,4 @@ def timeline_figure(prediction: Prediction) -> go.Figure:
     ])
     fig.update_yaxes(range=[0, 1], tickformat=".0%", title="probability")
     fig.update_xaxes(title="seconds (window centre)")
-    fig.update_layout(template=TEMPLATE, height=300, margin=dict(l=10, r=10, t=40, b=10),
-                      title="Over time (half-overlapping windows)")
-    return fig
+    return styled(fig, height=300, title="Over time (half-overlapping windows)")
