@@ -49,7 +49,7 @@ def no_run_message(need_model: bool = False, key: str = "no_run_quickstart") -> 
         first_launch_banner()  # its progress (this page fills in when it ends), or its error and a retry button
         return
     what = "No trained model yet" if need_model else "No finished run yet"
-    st.info(f"{what}. Train the demo model (about a minute on a laptop CPU), "
+    st.info(f"{what}. Train the demo model (small enough for a laptop CPU), "
             "or start your own run on the Train page.", icon=":material/model_training:")
     if st.button("Train the demo model", key=key, type="primary", icon=":material/play_arrow:"):
         jobs.start_quickstart()

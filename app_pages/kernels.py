@@ -34,8 +34,7 @@ def new_sweep() -> None:
         k = c[0].number_input("K (k-fold over speakers)", 2, 20, 3)
         epochs = c[1].number_input("Epochs per cell", 1, 500, 10)
         name = c[2].text_input("Sweep name", placeholder=f"{manifest}-<time>")
-        st.caption("Each cell cross-validates one cnn3d: a grid of 9 cells on the demo corpus takes "
-                   "several minutes on a laptop CPU.")
+        st.caption("Each cell cross-validates one cnn3d: a sweep costs as many trainings as its grid has cells.")
         if not st.form_submit_button("Start the sweep", type="primary", icon=":material/play_arrow:"):
             return
     out = sweeps_dir() / (name.strip() or f"{manifest}-{time.strftime('%m%d-%H%M%S')}")

@@ -96,8 +96,8 @@ def _session_clips(predictor: Predictor) -> None:
     together = st.toggle(
         "Treat my clips as one speaker", key="live_one_speaker", disabled=not speaker_mode,
         help="The model normalises each speaker's log-mels by that speaker's own statistics. A single clip "
-             "falls back to the training audio's statistics; several clips of one person give better ones "
-             "(measured on RAVDESS: UA 0.40 against 0.35; see BENCHMARKS.md)."
+             "falls back to the training audio's statistics; several clips of one person give that person's own, "
+             "as in training, so the model hears them better (see BENCHMARKS.md)."
              if speaker_mode else f"This run normalises by {predictor.features.normalization}, not by speaker.",
     )
     alone = [explore.predict_clip(predictor, data, name) for name, data in clips]
