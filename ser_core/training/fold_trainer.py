@@ -180,6 +180,7 @@ def _class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
+# Not torch's LambdaLR/SequentialLR: a CUDA graph's lr is a float32 tensor they change in its last bits (measured); set_lr fills it exactly.
 def _warmup_cosine(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
     """Learning-rate factor per step: linear warm-up, then a cosine down to zero."""
 
