@@ -55,8 +55,7 @@ class Projector:
 
             model = umap.UMAP(n_components=self.n_components, n_neighbors=min(self.n_neighbors, len(x) - 1),
                               random_state=self.random_state, n_jobs=1)
-        self.embedding_ = model.fit_transform(x).astype(np.float32)
-        return self.embedding_
+        return model.fit_transform(x).astype(np.float32)
 
     def key(self) -> str:
         return f"{self.method}-{self.n_components}d-seed{self.random_state}"
