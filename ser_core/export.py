@@ -48,8 +48,9 @@ RECIPE = [
     "when several of their clips are at hand, else the statistics given here (all training audio); 'utterance' "
     "uses the clip's own",
     "volume: segments * segment_frames consecutive frames reshaped to (1, segments, segment_frames, n_mels); "
-    "a shorter clip is centred in the window with zeros (the mean) on both sides; a longer one gives several "
-    "windows (SER Explorer averages the probabilities of windows half a window apart)",
+    "a clip of T < W = segments * segment_frames frames is centred in the window: (W - T) // 2 zeros (the mean) "
+    "before it, the rest after; a longer one gives several windows (SER Explorer averages the probabilities of "
+    "windows half a window apart, the last one ending at the clip's end)",
 ]
 
 

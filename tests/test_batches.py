@@ -1,6 +1,7 @@
 import numpy as np
 import torch
 
+from ser_core.features.volume import to_volume
 from ser_core.training.batches import WindowBatcher, random_factors, spec_augment, warp_mels
 
 
@@ -44,6 +45,16 @@ def test_batched_windows_equal_single_ones():
     batch = b.windows(idx, starts)
     singles = torch.cat([b.windows(idx[i : i + 1], starts[i : i + 1]) for i in range(3)])
     assert torch.equal(batch, singles)
+
+
+def test_centred_windows_equal_to_volume_for_every_length():
+    rng = np.random.default_rng(1)
+    mels = [rng.standard_normal((n, 4)).astype(np.float32) for n in (1, 3, 12, 29, 30, 31, 95, 96)]
+    b = WindowBatcher(mels, segments=5, segment_frames=6, device=torch.device("cpu"))
+    idx = torch.arange(len(mels))
+    batch = b.windows(idx, b.spread_starts(idx, 1)[:, 0]).numpy()
+    assert batch.shape == (8, 1, 5, 6, 4) and batch.dtype == np.float32
+    np.testing.assert_array_equal(batch, np.stack([to_volume(m, 5, 6) for m in mels]))  # odd pads and crops too
 
 
 def test_spec_augment_masks_bands_and_keeps_the_rest():

@@ -52,11 +52,15 @@ def test_the_recipe_in_model_json_rebuilds_the_input_with_librosa(trained_run, e
         ref=1.0, amin=1e-10, top_db=None).T
     assert theirs.shape == ours.shape and np.abs(theirs - ours).max() < 0.05  # dB
     stats = description["normalization"]
-    volume = to_volume((theirs - np.array(stats["mean"])) / np.array(stats["std"]),
-                       features.segments, features.segment_frames)
+    normalized = (theirs - np.array(stats["mean"])) / np.array(stats["std"])
+    volume = to_volume(normalized, features.segments, features.segment_frames)
+    assert len(ours) <= features.window_frames  # one window, so SER Explorer's own prediction is this one volume
+    window, frames = features.window_frames, len(theirs)
+    by_the_text = np.zeros((window, features.n_mels))  # "(W - T) // 2 zeros (the mean) before it, the rest after"
+    by_the_text[(window - frames) // 2 : (window - frames) // 2 + frames] = normalized
+    np.testing.assert_array_equal(by_the_text.reshape(volume.shape), volume)
     module, _ = load_exported(exported)
     logits, _ = module(torch.from_numpy(volume[None].astype(np.float32)))
-    assert len(ours) <= features.window_frames  # one window, so SER Explorer's own prediction is this one volume
     expected = Predictor.load(trained_run).predict_file(clip)
     probabilities = logits.softmax(-1)[0].detach().numpy()
     assert np.allclose(probabilities, [expected.probabilities[k] for k in description["labels"]], atol=0.02)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import librosa
 import numpy as np
-import pandas as pd
 import pytest
 
 from ser_core.config import FeatureConfig
 from ser_core.features.logmel import log_mel, mel_filterbank
 from ser_core.features.normalize import Stats, fit_stats, normalize_mels, speaker_stats
-from ser_core.features.store import FeatureSet
-from ser_core.features.volume import random_start, sliding_volumes, to_volume
+from ser_core.features.volume import centre_start, sliding_volumes, to_volume
 
 CONFIG = FeatureConfig()
 SR = CONFIG.sample_rate
@@ -98,16 +96,20 @@ def test_long_clip_is_centre_cropped_or_cropped_at_start():
         to_volume(mel, 2, 3, start=15)
 
 
+def test_centre_start_puts_the_odd_frame_at_the_end():
+    assert [centre_start(n, 6) for n in (6, 7, 8, 9, 5, 4, 3, 1)] == [0, 0, 1, 1, 0, -1, -1, -2]
+    assert all(type(centre_start(n, 6)) is int for n in (3, 9))
+    lengths = np.arange(1, 40)
+    np.testing.assert_array_equal(centre_start(lengths, 6), [centre_start(int(n), 6) for n in lengths])
+    crop = to_volume(ramp(9), 2, 3).reshape(6, 4)[:, 0]
+    assert crop.tolist() == list(range(1, 7))  # (9 - 6) // 2 = 1: the odd frame is cropped from the end
+    pad = to_volume(ramp(3) + 1, 2, 3, pad_value=-1.0).reshape(6, 4)[:, 0]
+    assert pad.tolist() == [-1, 1, 2, 3, -1, -1]  # one frame of padding before, two after
+
+
 def test_volume_keeps_segments_in_time_order():
     vol = to_volume(ramp(6), segments=3, segment_frames=2)
     assert vol[0, :, :, 0].tolist() == [[0, 1], [2, 3], [4, 5]]
-
-
-def test_random_start_stays_in_range_and_reaches_both_ends():
-    rng = np.random.default_rng(0)
-    starts = {random_start(40, 30, rng) for _ in range(400)}
-    assert starts == set(range(11))
-    assert random_start(25, 30, rng) == 0
 
 
 def test_sliding_volumes_cover_the_whole_clip():
@@ -122,29 +124,6 @@ def test_sliding_volumes_cover_the_whole_clip():
     np.testing.assert_array_equal(short[0], to_volume(mel[:4], 2, 3))
     with pytest.raises(ValueError, match="hop_frames"):
         sliding_volumes(mel, 2, 3, hop_frames=0)
-
-
-def feature_set(mels: list[np.ndarray], speakers: list[str] | None = None) -> FeatureSet:
-    manifest = pd.DataFrame({"path": [f"clip{i}.wav" for i in range(len(mels))],
-                             "speaker": speakers or ["s"] * len(mels)})
-    return FeatureSet(manifest, mels, CONFIG.replace(n_mels=mels[0].shape[1]))
-
-
-def test_batched_volumes_equal_stacked_single_volumes():
-    rng = np.random.default_rng(1)
-    mels = [rng.standard_normal((n, 4)).astype(np.float32) for n in (3, 12, 30, 31, 95)]
-    batch = feature_set(mels).volumes(segments=5, segment_frames=6)
-    assert batch.shape == (5, 1, 5, 6, 4) and batch.dtype == np.float32
-    np.testing.assert_array_equal(batch, np.stack([to_volume(m, 5, 6) for m in mels]))
-
-
-def test_padded_centres_short_clips_and_crops_long_ones():
-    fs = feature_set([ramp(2) + 1, ramp(9) + 1])
-    out = fs.padded(5, pad_value=-1.0)
-    assert out.shape == (2, 5, 4)
-    assert out[0, :, 0].tolist() == [-1, 1, 2, -1, -1]
-    assert out[1, :, 0].tolist() == [3, 4, 5, 6, 7]
-    assert fs.lengths.tolist() == [2, 9] and [m.shape[0] for m in fs.mels] == [2, 9]
 
 
 # ---------------------------------------------------------------- normalisation
@@ -205,24 +184,17 @@ def test_constant_bins_map_to_zero_not_nan():
     assert np.array_equal(out[0], np.zeros((10, 3), dtype=np.float32))
 
 
-def test_stats_round_trip_and_identity():
+def test_stats_round_trip_and_apply():
     stats = fit_stats(clips(np.random.default_rng(4), [3.0]))
     again = Stats.from_dict({"mode": "global", **stats.to_dict()})
     np.testing.assert_array_equal(again.mean, stats.mean)
     np.testing.assert_array_equal(again.std, stats.std)
-    mel = np.ones((4, 3), dtype=np.float32)
-    np.testing.assert_array_equal(Stats.identity(3).apply(mel), mel)
-
-
-def test_feature_set_normalized_matches_normalize_mels():
-    mels = clips(np.random.default_rng(5), [0.0, 4.0, 8.0])
-    fs = feature_set(mels, speakers=["a", "b", "a"])
-    expected, _ = normalize_mels(mels, ["a", "b", "a"], "speaker")
-    out = fs.normalized("speaker")
-    assert len(out) == 3
-    for got, want in zip(out.mels, expected):
-        assert got.dtype == np.float32
-        np.testing.assert_array_equal(got, want)
+    mel = np.arange(12, dtype=np.float16).reshape(4, 3)
+    out = Stats(np.array([1, 2, 3], dtype=np.float32), np.array([1, 2, 4], dtype=np.float32)).apply(mel)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, (mel.astype(np.float32) - [1, 2, 3]) / [1, 2, 4])
+    with pytest.raises(ValueError, match=r"\(frames, 3\)"):
+        stats.apply(np.ones((4, 2), dtype=np.float32))
 
 
 @pytest.mark.parametrize(

@@ -135,7 +135,7 @@ def test_duplicates_progress_and_empty_manifest(corpus, tmp_path):
     assert calls[0] == (0, 8) and calls[-1] == (8, 8)
     empty = run(corpus.iloc[:0], tmp_path / "cache")
     assert len(empty) == 0 and list(empty.manifest.columns) == list(corpus.columns)
-    assert empty.volumes().shape == (0, 1, CONFIG.segments, CONFIG.segment_frames, CONFIG.n_mels)
+    assert empty.mels == [] and empty.failures.empty and empty.describe().startswith("0 clips featurised")
 
 
 def test_store_rejects_bad_arguments(corpus, tmp_path):

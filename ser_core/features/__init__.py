@@ -11,7 +11,7 @@ File I/O lives in `ser_core.audio` and the store; the functions never take a pat
 from ser_core.features.logmel import log_mel
 from ser_core.features.normalize import Stats, fit_stats, normalize_mels, speaker_stats
 from ser_core.features.store import FeatureSet, FeatureStore, featurize_manifest
-from ser_core.features.volume import random_start, sliding_volumes, to_volume
+from ser_core.features.volume import sliding_volumes, to_volume
 
 __all__ = [
     "FeatureSet",
@@ -21,7 +21,6 @@ __all__ = [
     "fit_stats",
     "log_mel",
     "normalize_mels",
-    "random_start",
     "sliding_volumes",
     "speaker_stats",
     "to_volume",

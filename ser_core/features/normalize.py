@@ -29,10 +29,6 @@ class Stats:
     mean: np.ndarray
     std: np.ndarray
 
-    @classmethod
-    def identity(cls, n_mels: int) -> "Stats":
-        return cls(np.zeros(n_mels, dtype=np.float32), np.ones(n_mels, dtype=np.float32))
-
     def apply(self, mel: np.ndarray) -> np.ndarray:
         """(T, F) -> (T, F) float32, (mel - mean) / std."""
         if mel.ndim != 2 or mel.shape[1] != self.mean.shape[0]:

@@ -23,7 +23,6 @@ and refuses a file that changed after it was hashed.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -47,7 +46,6 @@ from ser_core import paths
 from ser_core.audio import AudioError, load_audio
 from ser_core.config import FeatureConfig
 from ser_core.features.logmel import log_mel, mel_filterbank
-from ser_core.features.normalize import normalize_mels
 from ser_core.files import write_atomic
 
 Progress = Union[bool, Callable[[int, int], None]]
@@ -70,7 +68,7 @@ class FeatureSet:
     """Log-mels of a manifest's usable rows: mels[i] belongs to manifest row i.
 
     The store's arrays are float16 views into the cached shards (no copy on a warm
-    load); `normalized` gives float32 ones.
+    load); training normalises them into float32 (`normalize_mels`).
     """
 
     manifest: pd.DataFrame  # the rows kept, index reset, the input's columns
@@ -82,45 +80,6 @@ class FeatureSet:
 
     def __len__(self) -> int:
         return len(self.mels)
-
-    @property
-    def lengths(self) -> np.ndarray:
-        """(N,) frames per clip."""
-        return np.array([m.shape[0] for m in self.mels], dtype=np.int64)
-
-    def padded(self, max_frames: int, dtype: np.dtype = np.float32, pad_value: float = 0.0) -> np.ndarray:
-        """(N, max_frames, F), each clip centred by the volume policy.
-
-        Clip i keeps n_i = min(T_i, max_frames) frames (the central ones) at rows
-        [(max_frames - n_i) // 2, + n_i); the rest is pad_value. With
-        max_frames = S * L this is every clip's `to_volume`, flattened.
-        """
-        if max_frames < 1:
-            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
-        out = np.full((len(self), max_frames, self.config.n_mels), pad_value, dtype=dtype)
-        for row, mel in zip(out, self.mels):
-            n = min(mel.shape[0], max_frames)
-            skip = (mel.shape[0] - n) // 2
-            at = (max_frames - n) // 2
-            row[at : at + n] = mel[skip : skip + n]
-        return out
-
-    def volumes(self, segments: int | None = None, segment_frames: int | None = None) -> np.ndarray:
-        """(N, 1, S, L, F) float32 central volumes; S and L default to the config's."""
-        s = segments or self.config.segments
-        l = segment_frames or self.config.segment_frames  # noqa: E741 (the paper's letter)
-        return self.padded(s * l).reshape(len(self), 1, s, l, self.config.n_mels)
-
-    def normalized(self, mode: str | None = None, fit_rows: np.ndarray | None = None) -> "FeatureSet":
-        """The same rows with float32 normalised log-mels (mode defaults to the config's).
-
-        See `normalize_mels`: "speaker" uses the manifest's speaker column; "global"
-        fits on `fit_rows` (indices or a boolean mask; None = all rows).
-        """
-        mode = mode or self.config.normalization
-        speakers = self.manifest["speaker"].astype(str).tolist() if mode == "speaker" else None
-        mels, _ = normalize_mels(self.mels, speakers, mode, fit_rows=fit_rows)
-        return dataclasses.replace(self, mels=mels)
 
     def describe(self) -> str:
         frames = int(sum(m.shape[0] for m in self.mels))

@@ -4,8 +4,9 @@ A volume has shape (1, S, L, F) and covers W = S * L consecutive frames.
 Pad/crop policy, the same everywhere (training, evaluation, prediction):
   - a clip shorter than W frames is centred in the window, padded with
     `pad_value` on both sides (0.0, the mean, once features are normalised);
-  - a longer clip is cropped to the central W frames, or to the W frames from
-    `start` (training draws `random_start` for each epoch's crop);
+  - a longer clip is cropped to the central W frames, or to the W frames from `start`;
+  - where the centre falls between two frames, the odd frame of padding or of the
+    crop goes at the end (`centre_start`, which the training batches use too);
   - `sliding_volumes` covers a long clip with windows every `hop_frames`, the
     last one ending at the clip's last frame, for a prediction timeline.
 """
@@ -24,9 +25,16 @@ def _check(mel: np.ndarray, segments: int, segment_frames: int) -> np.ndarray:
     return mel
 
 
-def random_start(n_frames: int, window: int, rng: np.random.Generator) -> int:
-    """A uniform crop start in [0, n_frames - window]; 0 when the clip fits in the window."""
-    return int(rng.integers(0, max(n_frames - window, 0) + 1))
+def centre_start(n_frames: int | np.ndarray, window: int) -> int | np.ndarray:
+    """Where the centred window starts, counted from the clip's first frame.
+
+    >= 0: the clip is cropped from that frame; < 0: the window starts that many
+    frames before the clip, which sits padded inside it. Half the slack
+    n_frames - window, rounded toward zero. Elementwise on integer numpy arrays and
+    torch tensors too, so the device-side batches centre clips with this same function.
+    """
+    slack = n_frames - window
+    return slack // 2 + (slack < 0) * (slack % 2)
 
 
 def to_volume(
@@ -45,13 +53,13 @@ def to_volume(
     window = segments * segment_frames
     if n_frames >= window:
         if start is None:
-            start = (n_frames - window) // 2
+            start = centre_start(n_frames, window)
         if not 0 <= start <= n_frames - window:
             raise ValueError(f"start must be in [0, {n_frames - window}] for {n_frames} frames, got {start}")
         out = mel[start : start + window]
     else:
         out = np.full((window, n_mels), pad_value, dtype=mel.dtype)
-        left = (window - n_frames) // 2
+        left = -centre_start(n_frames, window)
         out[left : left + n_frames] = mel
     return out.reshape(1, segments, segment_frames, n_mels)
 

@@ -5,12 +5,15 @@ Every clip's normalised log-mel sits in one padded tensor of shape
 zeros (the mean, after normalisation) around it. A window is then one gather at
 any start in [W + min(0, T_i - W), W + max(0, T_i - W)]: clips longer than a
 window are cropped there, shorter ones land anywhere inside the window, padded.
+The centred window starts at W + `volume.centre_start(T_i, W)`: the one `to_volume` cuts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from ser_core.features.volume import centre_start
 
 
 class WindowBatcher:
@@ -22,7 +25,6 @@ class WindowBatcher:
         segments: int,
         segment_frames: int,
         device: torch.device,
-        max_frames: int | None = None,
     ):
         if not mels:
             raise ValueError("no clips to batch")
@@ -30,13 +32,10 @@ class WindowBatcher:
         self.window = segments * segment_frames
         self.n_mels = mels[0].shape[1]
         lengths = np.array([m.shape[0] for m in mels])
-        if max_frames is not None:
-            lengths = np.minimum(lengths, max_frames)
         width = self.window + max(int(lengths.max()), self.window)
         data = np.zeros((len(mels), width, self.n_mels), dtype=np.float32)
-        for i, (mel, n) in enumerate(zip(mels, lengths)):
-            skip = (mel.shape[0] - n) // 2  # clips past max_frames keep their centre
-            data[i, self.window : self.window + n] = mel[skip : skip + n]
+        for i, mel in enumerate(mels):
+            data[i, self.window : self.window + mel.shape[0]] = mel
         self.device = device
         self.data = torch.from_numpy(data).to(device)
         self.lengths = torch.from_numpy(lengths).to(device)
@@ -62,10 +61,10 @@ class WindowBatcher:
         return low + (u * (high - low + 1).float()).long().clamp(max=(high - low))
 
     def spread_starts(self, idx: torch.Tensor, count: int) -> torch.Tensor:
-        """(B, count) starts spread evenly from the first to the last window; centre if count == 1."""
-        low, high = self._bounds(idx)
+        """(B, count) starts spread evenly from the first to the last window; count 1: `to_volume`'s centre."""
         if count == 1:
-            return ((low + high) // 2)[:, None]
+            return (self.window + centre_start(self.lengths[idx], self.window))[:, None]
+        low, high = self._bounds(idx)
         steps = torch.linspace(0, 1, count, device=self.device)
         return low[:, None] + (steps[None, :] * (high - low)[:, None].float()).round().long()
 
