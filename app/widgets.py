@@ -1,8 +1,10 @@
-"""Widgets several pages share: the run picker, the "no run yet" message, the first-launch banner."""
+"""Widgets several pages share: the run picker, the "no run yet" message, the first-launch banner,
+and the view that follows a background job live."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 
@@ -21,6 +23,26 @@ def device_note() -> str:
                       if line.startswith("Model")), "an NVIDIA GPU")
         return f"GPU: {model} (auto trains there if torch was built with CUDA)"
     return "No NVIDIA GPU seen here: auto trains on the CPU (the demo or laptop recipe)."
+
+
+def follow_job(folder: str | Path, view: Callable[[str, jobs.Job | None, bool], None], every: float) -> None:
+    """Draw `view(folder, job, running)` for the job launched in `folder`: while it runs, as a fragment
+    that redraws itself every `every` seconds; once it ends, the whole page reruns (its tables, pickers)."""
+    folder = str(folder)
+    job = jobs.find_job(folder)
+    if job is not None and job.running():
+        st.session_state[f"following_{folder}"] = True
+        st.fragment(run_every=every)(_followed)(folder, view)
+    else:
+        _followed(folder, view)
+
+
+def _followed(folder: str, view: Callable[[str, jobs.Job | None, bool], None]) -> None:
+    job = jobs.find_job(folder)
+    running = job is not None and job.running()
+    if not running and st.session_state.pop(f"following_{folder}", False):
+        st.rerun()  # it just ended: refresh the whole page, not only this view
+    view(folder, job, running)
 
 
 def run_label(run: RunFolder) -> str:
@@ -64,7 +86,7 @@ def first_launch_banner() -> None:
     if job is None:
         return
     if job.running():
-        _quickstart_progress()
+        follow_job(jobs.quickstart_folder(), _quickstart_progress, every=2)
         return
     st.error("Preparing the demo failed. The last lines of its log:", icon=":material/error:")
     st.code(job.log_tail() or "(empty log)", language=None)
@@ -73,11 +95,8 @@ def first_launch_banner() -> None:
         st.rerun()
 
 
-@st.fragment(run_every=2)
-def _quickstart_progress() -> None:
-    job = jobs.quickstart_job()
-    if job is None or not job.running():
-        st.rerun()  # finished: rerun the whole page so it shows the new run
+def _quickstart_progress(folder: str, job: jobs.Job | None, running: bool) -> None:
+    """The first launch's progress: generating the demo corpus, then training the demo model."""
     if not demo_manifest_path().is_file():
         st.progress(0.0, text="First launch: generating the demo corpus…")
         return

@@ -5,12 +5,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from app import charts, jobs, state
+from app import charts, jobs, state, widgets
 from ser_core.paths import sweeps_dir
 from ser_core.recipes import recipe_names, resolve
-from ser_core.training.progress import describe_sweep, progress
-from ser_core.training.runs import RunFolder
-from ser_core.training.sweep import cell_name, sweep_table
+from ser_core.training.progress import describe_sweep
+from ser_core.training.sweep import list_sweeps, sweep_progress, sweep_table
 
 K_SEG = (1, 2, 3, 4, 5)
 K_MEL = (1, 3, 5, 7, 9)
@@ -48,28 +47,18 @@ def new_sweep() -> None:
     st.session_state["sweep_folder"] = str(out)
 
 
-def sweep_view(folder: str) -> None:
-    """The grid so far, the reading of it and the running cell; a fragment refreshes it while it runs."""
-    job = jobs.find_job(folder)
-    running = job is not None and job.running()
-    if not running and st.session_state.pop(f"sweep_running_{folder}", False):
-        st.rerun()
-    st.session_state[f"sweep_running_{folder}"] = running
+def sweep_view(folder: str, job: jobs.Job | None, running: bool) -> None:
+    """The grid so far, the reading of it and the running cell (refreshed by widgets.follow_job while it runs)."""
     table = sweep_table(folder)
-    grid = job.meta if job else {}
+    grid = job.meta if job else {}  # a sweep that was not launched here has no grid to count against
+    status = None
     if grid.get("k_seg"):
-        total = len(grid["k_seg"]) * len(grid["k_mel"])
-        current = next((RunFolder(Path(folder) / cell_name(ks, km)) for ks in grid["k_seg"] for km in grid["k_mel"]
-                        if not (Path(folder) / cell_name(ks, km) / "results.json").is_file()), None)
-        partial = progress(current.events(), final_model=False) if running and current else None
-        text = f"{len(table)} of {total} cells finished"
-        if partial is not None:
-            text += f"; {current.path.name}: {partial.text}"
-        st.progress(min((len(table) + (partial.fraction if partial else 0)) / total, 1.0), text=text)
+        status = sweep_progress(folder, grid["k_seg"], grid["k_mel"], len(table), running)
+        st.progress(status.fraction, text=status.text)
     if running and st.button("Stop the sweep", key="sweep_stop", icon=":material/stop:"):
         jobs.stop(job)
         st.toast("Stopping after the current step…")
-    elif job is not None and not running and grid.get("k_seg") and len(table) < total:
+    elif job is not None and not running and status is not None and not status.complete:
         if st.button("Continue the sweep", key="sweep_resume", icon=":material/replay:",
                      help="Finished cells are kept."):
             jobs.relaunch(job)
@@ -89,17 +78,13 @@ def sweep_view(folder: str) -> None:
     })
 
 
-live_sweep = st.fragment(run_every=3)(sweep_view)
-
-
 def kernels() -> None:
     st.title("Kernel study")
     st.markdown("The paper's question: which 3D kernel (k_seg, k_frame, k_mel) works best? It found shallow "
                 "temporal (small k_seg) and moderately deep spectral (larger k_mel) kernels best. Each cell of "
                 "the grid below is a speaker-independent cross-validation of one cnn3d.")
     root = sweeps_dir()
-    folders = sorted((str(p) for p in root.glob("*") if p.is_dir()), key=lambda p: Path(p).stat().st_mtime,
-                     reverse=True) if root.is_dir() else []
+    folders = [str(p) for p in list_sweeps(root)]
     with st.expander("New sweep", expanded=not folders, icon=":material/add:"):
         new_sweep()
     followed = st.session_state.get("sweep_folder")
@@ -109,8 +94,7 @@ def kernels() -> None:
         st.info(f"No sweep yet: start one above (sweeps are saved under {root}).")
         return
     folder = st.selectbox("Sweep", folders, key="sweep_folder", format_func=lambda p: Path(p).name)
-    job = jobs.find_job(folder)
-    (live_sweep if job is not None and job.running() else sweep_view)(folder)
+    widgets.follow_job(folder, sweep_view, every=3)
 
 
 kernels()

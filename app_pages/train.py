@@ -139,14 +139,9 @@ def new_run() -> None:
     st.session_state["train_dashboard"] = str(out)
 
 
-def dashboard_view(run_path: str) -> None:
-    """Progress, curves and Stop / Resume of one run; a fragment refreshes it while the run trains."""
+def dashboard_view(run_path: str, job: jobs.Job | None, running: bool) -> None:
+    """Progress, curves and Stop / Resume of one run (refreshed by widgets.follow_job while it trains)."""
     run = RunFolder(run_path)
-    job = jobs.find_job(run.path)
-    running = job is not None and job.running()
-    if not running and st.session_state.pop(f"running_{run_path}", False):
-        st.rerun()  # it just ended: refresh the whole page (runs table, pickers)
-    st.session_state[f"running_{run_path}"] = running
     final_model = run.config().get("train", {}).get("final_model", True) if run.exists() else True
     now = progress(run.events(), final_model)
     status = "running" if running else (jobs.run_state(run) if run.status_path.is_file() else "not started")
@@ -182,9 +177,6 @@ def dashboard_view(run_path: str) -> None:
             st.code(job.log_tail(40) or "(empty)", language=None)
 
 
-live_dashboard = st.fragment(run_every=1.5)(dashboard_view)
-
-
 def dashboard() -> None:
     active = [str(job.folder) for job in jobs.active_jobs(state.runs_root())]
     options = list(dict.fromkeys(active + [str(r.path) for r in state.list_run_folders()]))
@@ -197,8 +189,7 @@ def dashboard() -> None:
     if st.session_state.get("train_dashboard") not in options:
         st.session_state["train_dashboard"] = options[0]
     run_path = st.selectbox("Run", options, key="train_dashboard", format_func=lambda p: Path(p).name)
-    job = jobs.find_job(run_path)
-    (live_dashboard if job is not None and job.running() else dashboard_view)(run_path)
+    widgets.follow_job(run_path, dashboard_view, every=1.5)
 
 
 def runs_table() -> None:

@@ -71,6 +71,21 @@ def test_no_run_button_starts_the_quickstart(home, monkeypatch):
     assert started == [["quickstart", "--quiet"]]
 
 
+def test_first_launch_progress_shows_while_it_runs_and_the_page_reruns_when_it_ends(home, monkeypatch):
+    folder = jobs.quickstart_folder()
+    folder.mkdir(parents=True)
+    (folder / "job.json").write_text(json.dumps({"command": [], "pid": -1, "started": 0}))
+    (folder / "job.log").write_text("Traceback: it broke\n")
+    monkeypatch.setattr(jobs.Job, "running", lambda job: True)
+    at = page("evaluate")
+    assert not at.exception
+    assert at.get("progress")[0].proto.text == "First launch: generating the demo corpus…"
+    monkeypatch.setattr(jobs.Job, "running", lambda job: False)
+    at.run()
+    assert not at.exception and not at.get("progress")
+    assert "Preparing the demo failed" in at.error[0].value
+
+
 def test_evaluate_shows_the_runs_results(with_run):
     results = with_run.results()
     at = page("evaluate")
@@ -112,18 +127,40 @@ def test_home_with_a_run_names_it(with_run):
     assert with_run.path.name in at.caption[0].value
 
 
-def test_kernel_study_reads_a_sweep(with_run, home):
-    sweep = home / "sweeps" / "grid"
-    for k_seg, k_mel, ua in ((1, 3, 0.6), (1, 5, 0.7), (2, 3, 0.5), (2, 5, 0.55)):
-        cell = Path(shutil.copytree(with_run.path, sweep / f"kseg{k_seg}_kmel{k_mel}"))
+def make_sweep(sweep: Path, run: RunFolder, cells) -> None:
+    """Finished cells (k_seg, k_mel, ua) of a sweep folder, each a copy of `run`."""
+    for k_seg, k_mel, ua in cells:
+        cell = Path(shutil.copytree(run.path, sweep / f"kseg{k_seg}_kmel{k_mel}"))
         config = json.loads((cell / "config.json").read_text())
         config["model"]["kernel"] = [k_seg, 3, k_mel]
         (cell / "config.json").write_text(json.dumps(config))
-        (cell / "results.json").write_text(json.dumps(with_run.results() | {"ua": ua}))
+        (cell / "results.json").write_text(json.dumps(run.results() | {"ua": ua}))
+
+
+def test_kernel_study_reads_a_sweep(with_run, home):
+    make_sweep(home / "sweeps" / "grid", with_run, ((1, 3, 0.6), (1, 5, 0.7), (2, 3, 0.5), (2, 5, 0.55)))
     at = page("kernels")
     assert not at.exception
     assert any("k_seg=1, k_mel=5 with UA 0.700" in md.value for md in at.markdown)
     assert {"chart_sweep_ua", "chart_sweep_params"} <= set(chart_ids(at))
+
+
+def test_kernel_study_follows_a_running_sweep_and_offers_to_continue_it(with_run, home, monkeypatch):
+    sweep = home / "sweeps" / "grid"
+    make_sweep(sweep, with_run, ((1, 3, 0.6),))
+    shutil.copytree(with_run.path, sweep / "kseg1_kmel5", ignore=shutil.ignore_patterns("results.json"))
+    (sweep / "job.json").write_text(json.dumps({"command": [], "pid": -1, "started": 0,
+                                                "meta": {"k_seg": [1, 2], "k_mel": [3, 5], "k_frame": 3}}))
+    monkeypatch.setattr(jobs.Job, "running", lambda job: True)
+    at = page("kernels")
+    assert not at.exception
+    assert at.get("progress")[0].proto.text.startswith("1 of 4 cells finished; kseg1_kmel5: ")
+    assert [b.label for b in at.button if b.key == "sweep_stop"] == ["Stop the sweep"]
+    monkeypatch.setattr(jobs.Job, "running", lambda job: False)  # it ends: the page reruns, without the cell
+    at.run()
+    assert not at.exception
+    assert at.get("progress")[0].proto.text == "1 of 4 cells finished"
+    assert [b.label for b in at.button if b.key == "sweep_resume"] == ["Continue the sweep"]
 
 
 def test_data_page_summarises_a_corpus_and_draws_a_clip(home, small_demo):

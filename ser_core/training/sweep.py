@@ -1,16 +1,20 @@
 """The paper's kernel study: a k_seg x k_mel grid of cnn3d runs, each cross-validated.
 
 Each cell is a run folder of its own (`OUT/kseg2_kmel5`), so a sweep that was
-stopped continues where it was, and the app can show cells as they finish.
+stopped continues where it was, and the app can show cells as they finish
+(sweep_progress).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ser_core.config import RunSpec
+from ser_core.training.progress import Progress
+from ser_core.training.progress import progress as run_progress
 from ser_core.training.runs import RunFolder, run_kernel, write_json
 from ser_core.training.trainer import train_run
 
@@ -73,3 +77,52 @@ def format_table(table: pd.DataFrame) -> str:
     lines = ["UA by kernel (rows k_seg, columns k_mel)", grid.to_string(float_format=lambda v: f"{v:.3f}")]
     lines.append(f"best: k_seg={best.k_seg} k_mel={best.k_mel} UA {best.ua:.3f} ({int(best.params)} parameters)")
     return "\n".join(lines)
+
+
+def list_sweeps(root: str | Path) -> list[Path]:
+    """The sweep folders directly under `root`, newest first."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.glob("*") if p.is_dir()), key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def next_cell(out: str | Path, k_seg: tuple[int, ...], k_mel: tuple[int, ...]) -> RunFolder | None:
+    """The grid's first cell without results in the order run_sweep trains them: the one training while it runs."""
+    cells = (RunFolder(Path(out) / cell_name(ks, km)) for ks in k_seg for km in k_mel)
+    return next((run for run in cells if not run.results_path.is_file()), None)
+
+
+@dataclass(frozen=True)
+class SweepProgress:
+    """Where a sweep over a grid stands: its finished cells and, while it runs, the cell training now."""
+
+    finished: int
+    total: int
+    cell: str | None = None  # the name of the cell training now
+    cell_progress: Progress | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.finished >= self.total
+
+    @property
+    def fraction(self) -> float:
+        partial = self.cell_progress.fraction if self.cell_progress else 0.0
+        return min((self.finished + partial) / self.total, 1.0)
+
+    @property
+    def text(self) -> str:
+        text = f"{self.finished} of {self.total} cells finished"
+        return text + (f"; {self.cell}: {self.cell_progress.text}" if self.cell_progress else "")
+
+
+def sweep_progress(out: str | Path, k_seg: tuple[int, ...], k_mel: tuple[int, ...], finished: int,
+                   running: bool) -> SweepProgress:
+    """Progress of the k_seg x k_mel sweep in `out` with `finished` cells done (sweep_table's rows);
+    while it is `running`, the next cell's own progress counts in."""
+    total = len(k_seg) * len(k_mel)
+    cell = next_cell(out, k_seg, k_mel) if running else None
+    if cell is None:
+        return SweepProgress(finished, total)
+    return SweepProgress(finished, total, cell.path.name, run_progress(cell.events(), final_model=False))
