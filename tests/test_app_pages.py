@@ -36,6 +36,21 @@ def with_run(home, trained_run) -> RunFolder:
     return RunFolder(shutil.copytree(trained_run, home / "runs" / trained_run.name))
 
 
+@pytest.fixture
+def launched(monkeypatch) -> list[list[str]]:
+    """The arguments of every job launched while the test runs; none is started."""
+    calls = []
+    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: calls.append(args))
+    return calls
+
+
+@pytest.fixture
+def saved_manifest(home, small_demo) -> Path:
+    """The small demo corpus's manifest saved as this home's manifests/mine.csv."""
+    (home / "manifests").mkdir()
+    return Path(shutil.copy(small_demo / "manifest.csv", home / "manifests" / "mine.csv"))
+
+
 def page(name: str) -> AppTest:
     return AppTest.from_file(str(ROOT / "app_pages" / f"{name}.py"), default_timeout=TIMEOUT).run()
 
@@ -63,12 +78,10 @@ def test_pages_without_runs(home, name):
         assert at.info, "the page says what to do first"
 
 
-def test_no_run_button_starts_the_quickstart(home, monkeypatch):
-    started = []
-    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: started.append(args))
+def test_no_run_button_starts_the_quickstart(home, launched):
     at = page("evaluate")
     at.button[0].click().run()
-    assert started == [["quickstart", "--quiet"]]
+    assert launched == [["quickstart", "--quiet"]]
 
 
 def test_first_launch_progress_shows_while_it_runs_and_the_page_reruns_when_it_ends(home, monkeypatch):
@@ -273,11 +286,7 @@ def launched_spec(args: list[str]) -> RunSpec:
     return RunSpec.from_dict(json.loads(Path(args[args.index("--config") + 1]).read_text()))
 
 
-def test_new_run_form_follows_the_recipe_and_launches_its_settings(home, small_demo, monkeypatch):
-    (home / "manifests").mkdir()
-    shutil.copy(small_demo / "manifest.csv", home / "manifests" / "mine.csv")
-    launched = []
-    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
+def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifest, launched):
     at = page("train")
     for recipe in ("paper", "laptop", "demo"):
         at.selectbox(key="train_recipe").select(recipe).run()
@@ -309,18 +318,14 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(home, small_d
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
 
 
-def test_new_run_names_a_bad_setting(home, small_demo, monkeypatch):
-    (home / "manifests").mkdir()
-    shutil.copy(small_demo / "manifest.csv", home / "manifests" / "mine.csv")
-    launched = []
-    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
+def test_new_run_names_a_bad_setting(saved_manifest, launched):
     at = page("train")
     next(box for box in at.text_area if box.label == "Other settings").input("train.epochs=many")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not launched and "train.epochs takes a whole number" in at.error[0].value
 
 
-def test_new_run_can_test_one_corpus_of_an_aggregate(home, small_demo, monkeypatch):
+def test_new_run_can_test_one_corpus_of_an_aggregate(home, small_demo, launched):
     import pandas as pd
 
     manifest = pd.read_csv(small_demo / "manifest.csv")
@@ -329,8 +334,6 @@ def test_new_run_can_test_one_corpus_of_an_aggregate(home, small_demo, monkeypat
     manifest.loc[other, "speaker"] = "other-" + manifest.loc[other, "speaker"]
     (home / "manifests").mkdir()
     manifest.to_csv(home / "manifests" / "two.csv", index=False)
-    launched = []
-    monkeypatch.setattr(jobs, "launch", lambda args, folder, meta=None: launched.append(args))
     at = page("train")
     next(box for box in at.selectbox if box.label == "Split").select("loso")
     next(box for box in at.selectbox if box.label == "Test corpus").select("other")
