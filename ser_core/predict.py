@@ -108,7 +108,7 @@ class Predictor:
         if mode == "speaker" and speaker_stats is not None:
             return speaker_stats.apply(mel)
         # Global mode, or a speaker with no other clips: the training audio's statistics. Not the clip's own,
-        # which would erase its loudness and spectral tilt: UA 0.22 against 0.35 (bench/single_clip.py).
+        # which would erase its loudness and spectral tilt (BENCHMARKS.md, "A lone clip of a new speaker").
         return self.fallback_stats.apply(mel)
 
     @torch.no_grad()

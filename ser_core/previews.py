@@ -1,12 +1,12 @@
 """Short compressed previews of clips, for hover-to-play in the explorer.
 
 A preview is a clip's first seconds, cleaned as the models hear it (mono, 16 kHz,
-silence trimmed, level set) and encoded as MP3 (about 11 KB for 3 s; every browser,
-Safari included, plays it) or Ogg Vorbis (a little faster to encode, not in Safari).
-Its file name is a hash of the clip's bytes and the preview settings, so a preview
-never goes stale and a browser may cache it for good. The folder's index (one per
-preview settings) records which name each clip had at which size and modification
-time, so finding the previews of 10,000 clips takes their `stat` calls, not reading them.
+silence trimmed, level set) and encoded as MP3 (every browser, Safari included, plays
+it) or Ogg Vorbis (faster to encode, not in Safari); sizes and encoding speeds are in
+BENCHMARKS.md, "The app". Its file name is a hash of the clip's bytes and the preview
+settings, so a preview never goes stale and a browser may cache it for good. The
+folder's index (one per preview settings) records which name each clip had at which
+size and modification time, so finding a clip's preview takes a `stat` call, not reading it.
 
     store = PreviewStore("static/previews")
     job = PreviewJob(store, paths).start()      # a background thread
@@ -44,7 +44,7 @@ class PreviewConfig(ConfigMixin):
 
     sample_rate: int = 16000
     max_seconds: float = 4.0  # a hover preview is a taste of the clip, not all of it
-    format: str = "mp3"  # "mp3" (plays in every browser) or "ogg" (Vorbis: about 1.4x faster to encode, not in Safari)
+    format: str = "mp3"  # "mp3" (plays in every browser) or "ogg" (Vorbis: faster to encode, not in Safari)
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:

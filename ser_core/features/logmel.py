@@ -5,11 +5,10 @@ Values are decibels of mel power, 10 * log10(max(mel_power, 1e-10)): the same as
 The floor keeps digital silence finite (-100 dB) without tying the scale to the
 loudest frame of the clip, so two clips' values compare directly.
 
-The STFT is numpy framing + `scipy.fft.rfft` in float32 (scipy ships with librosa).
-Measured on the shared 2-core dev VM (100 RAVDESS clips of 3.8 s, best of 5, BLAS on
-one thread): 1.37 ms a clip, against 1.67 ms with `numpy.fft` and 1.27 ms with
-`torch.stft` on one torch thread but 24.6 ms on two; torch would also cost every
-worker process a 1.6 s import and a thread setting to get right.
+The STFT is numpy framing + `scipy.fft.rfft` in float32 (scipy ships with librosa):
+faster than `numpy.fft` and about as fast as `torch.stft` on one thread, without
+torch's import in every worker process or a torch thread count that, set wrong,
+makes `torch.stft` many times slower (see BENCHMARKS.md, "Feature store").
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ AMIN = 1e-10  # power floor: silence maps to -100 dB instead of -inf
 
 @lru_cache(maxsize=16)
 def _filterbank(sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float | None) -> np.ndarray:
-    import librosa.filters  # imported on first use: it pulls in scipy.signal (~2 s)
+    import librosa.filters  # imported on first use: it pulls in scipy.signal, slow to import
 
     fb = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
     return np.ascontiguousarray(fb.T, dtype=np.float32)

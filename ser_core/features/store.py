@@ -8,8 +8,8 @@ Layout under `cache_dir`:
     shards/<name>.json          their content hashes and offsets, and the contents that failed
                                 with the reason; written after the .npy, it commits the shard
 Each worker task writes one shard, so a cold run makes a few dozen files, not one per
-clip (creating or opening a small file cost ~0.3 ms on the development VM), and a warm run
-over any set of cached clips reads the shard indexes and a few large arrays.
+clip (every small file created or opened costs time: see BENCHMARKS.md, "Feature store"),
+and a warm run over any set of cached clips reads the shard indexes and a few large arrays.
 
 A stale feature is never served. Results are filed under the blake2b hash of the file's
 bytes, inside a folder named by `config.spectrogram_fingerprint()`, so changed audio or
@@ -52,7 +52,7 @@ Progress = Union[bool, Callable[[int, int], None]]
 Result = Union[np.ndarray, str]  # a float16 (T, F) log-mel, or why the content cannot be used
 
 _RACY_NS = 2_000_000_000  # remember a file's hash only once its ctime is this old
-_CHUNK = 64  # files per worker task and shard: few files on disk, progress every ~0.1 s
+_CHUNK = 64  # files per worker task and shard: few files on disk, yet frequent progress
 _CHANGED = "file changed while being featurised; run again"
 
 
@@ -206,7 +206,8 @@ def _featurize_chunk(jobs: list[tuple[str, str]], root: Path, config: FeatureCon
     saved; a file that vanished or changed since it was hashed is reported, not cached.
     """
     results, lasting = [], []
-    # one BLAS thread: the mel matmul is small, and on a busy CPU two threads made it 10x slower
+    # One BLAS thread: the mel matmul is small, and on a busy CPU more threads make it far slower
+    # (BENCHMARKS.md, "Feature store").
     with threadpool_limits(1, user_api="blas"):
         for digest, path in jobs:
             try:

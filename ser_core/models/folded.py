@@ -3,11 +3,11 @@
 A Conv3d with kernel (k_seg, k_frame, k_mel) is a Conv2d over (frames, mels) whose
 input channels are each segment stacked with its k_seg - 1 neighbours, on (batch x
 segments) images; the block's own BatchNorm, activation and (1, p, q) max-pool then
-run on those images as volumes one segment deep. On 2 CPU cores oneDNN runs the 2D
-convolutions faster than its 3D ones on small volumes: the tiny cnn3d's training
-step is 1.14-1.23x faster, 1.2-1.7x under torch.compile (BENCHMARKS.md); at the
-paper's size the CPU is compute-bound and both take the same time. Blocks that pool
-across segments cannot fold.
+run on those images as volumes one segment deep. On a CPU, oneDNN runs the 2D
+convolutions faster than its 3D ones on small volumes, so the tiny cnn3d trains
+faster folded; at the paper's size the CPU is compute-bound and both take the same
+time (see BENCHMARKS.md, "cnn3d folded into 2D convolutions on the CPU"). Blocks
+that pool across segments cannot fold.
 """
 
 from __future__ import annotations

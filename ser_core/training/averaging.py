@@ -2,9 +2,9 @@
 
 Averaging the weights of the last few hundred steps lands between the minima the
 optimiser wanders through, and often generalises better than the last step's
-weights alone (on the small CPU models of BENCHMARKS.md it was neutral). The update
-is a handful of foreach kernels with the decay held in device memory and no host
-sync, so that it can sit inside the step's CUDA graph (not yet run on a GPU).
+weights alone (what it did here: BENCHMARKS.md, "What moves a small cnn3d"). The
+update is a handful of foreach kernels with the decay held in device memory and no
+host sync, so that it can sit inside the step's CUDA graph.
 """
 
 from __future__ import annotations

@@ -128,8 +128,8 @@ def warp_mels(x: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
 
     A factor above 1 moves energy up the mel axis (as from a shorter vocal tract),
     below 1 down; bins read from past the top repeat the top bin. Speakers differ
-    in just this way, hence its use for unseen speakers (on the small models of
-    BENCHMARKS.md it was neutral).
+    in just this way, hence its use for unseen speakers (what it did here:
+    BENCHMARKS.md, "What moves a small cnn3d").
     """
     f = x.shape[-1]
     source = (torch.arange(f, device=x.device, dtype=torch.float32)[None, :] / factors[:, None]).clamp(max=f - 1)
