@@ -63,6 +63,14 @@ def clip_rows(figure: dict) -> list[int]:
     return [row for trace in figure["data"] for row, _ in trace["customdata"] if row >= 0]
 
 
+def wait_until(done, what: str) -> None:
+    """Wait up to TIMEOUT seconds for `done()`, the work of a background thread."""
+    deadline = time.monotonic() + TIMEOUT
+    while not done():
+        assert time.monotonic() < deadline, f"{what}: not done in {TIMEOUT} s"
+        time.sleep(0.2)
+
+
 def wav(wave: np.ndarray, sample_rate: int = 16000) -> bytes:
     buffer = io.BytesIO()
     sf.write(buffer, wave, sample_rate, format="WAV")
@@ -118,10 +126,7 @@ def test_explore_computes_a_missing_map_in_the_background(with_run):
     assert not maps(at)
     assert "map of" in at.get("progress")[0].proto.text
     projector = Projector("tsne", 3)
-    deadline = time.monotonic() + TIMEOUT
-    while not (with_run.path / "projections" / f"{projector.key()}.npy").is_file():
-        assert time.monotonic() < deadline, "the 3D map was not computed in time"
-        time.sleep(0.2)
+    wait_until(lambda: (with_run.path / "projections" / f"{projector.key()}.npy").is_file(), "the 3D map")
     at.run()
     (figure,) = maps(at)
     assert figure["data"][0]["type"] == "scatter3d"
@@ -193,10 +198,7 @@ def test_map_gets_its_previews_from_the_background_batch(with_run):
     at = page("explore")
     store = PreviewStore(Path(os.environ[STATIC_DIR_ENV]) / "previews")
     paths = load_embeddings(with_run)[1]["path"].tolist()
-    deadline = time.monotonic() + TIMEOUT
-    while None in store.lookup(paths):
-        assert time.monotonic() < deadline, "the previews were not made in time"
-        time.sleep(0.2)
+    wait_until(lambda: None not in store.lookup(paths), "the previews")
     at.run()
     (figure,) = maps(at)
     previews = [preview for trace in figure["data"] for _, preview in trace["customdata"]]
