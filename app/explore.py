@@ -233,7 +233,7 @@ def predict_clip(predictor: Predictor, data: bytes, name: str) -> Prediction:
 
 def predict_as_one_speaker(predictor: Predictor, clips: list[tuple[str, bytes]]) -> list[Prediction]:
     """Clips of one person, normalised by their joint statistics (the speaker mode the run trained with)."""
-    mels = [predictor.log_mel(bytes(data), name=name) for name, data in clips]
+    mels = [predictor.featurize(bytes(data), name=name) for name, data in clips]
     stats = fit_stats(mels)
     return [predictor.predict_mel(mel, name, stats) for mel, (name, _) in zip(mels, clips)]
 

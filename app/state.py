@@ -50,7 +50,7 @@ def finished_runs(need_model: bool = False) -> list[RunFolder]:
     """Runs with results.json (and model.pt when `need_model`), newest first."""
     return [
         run for run in list_run_folders()
-        if run.results_path.is_file() and (run.model_path.is_file() or not need_model)
+        if run.results_path.is_file() and (run.final_model_path is not None or not need_model)
     ]
 
 
@@ -62,9 +62,10 @@ def _predictor(model_path: str, stamp: float) -> Predictor:
 
 
 def load_predictor(model_path: str) -> Predictor:
-    """The model of a run folder or model.pt, in eval mode on the CPU; shared, never mutate it."""
+    """The model of a run folder or model file, in eval mode on the CPU; shared, never mutate it."""
     path = Path(model_path)
-    return _predictor(str(path), mtime(path / "model.pt" if path.is_dir() else path))
+    stamp = mtime(RunFolder(path).final_model_path or path) if path.is_dir() else mtime(path)
+    return _predictor(str(path), stamp)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -41,7 +41,12 @@ def evaluate() -> None:
         middle.download_button("predictions.csv", run.predictions_path.read_bytes(),
                                file_name=f"{run.path.name}-predictions.csv", mime="text/csv",
                                icon=":material/download:")
-    if run.model_path.is_file():  # built only when clicked: torch.export takes a few seconds
+    if run.final_model_path is not None and run.final_model_path.suffix == ".npz":  # the functionals model
+        right.download_button("model.npz", run.final_model_path.read_bytes(), file_name=f"{run.path.name}-model.npz",
+                              icon=":material/download:",
+                              help="coefficients, normalisation statistics and a JSON header (labels, settings); "
+                                   "numpy.load(..., allow_pickle=False)")
+    elif run.model_path.is_file():  # built only when clicked: torch.export takes a few seconds
         right.download_button("model for use elsewhere (.zip)", lambda: export_zip(run.path),
                               file_name=f"{run.path.name}-export.zip", mime="application/zip",
                               icon=":material/download:",

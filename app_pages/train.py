@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, jobs, state, widgets
-from ser_core.config import MODEL_CONFIGS
+from ser_core.config import CLASSIFIERS, FEATURE_SETS, MODEL_CONFIGS, FunctionalsConfig
 from ser_core.corpora.aggregate import emotions_setting, read_manifest
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.recipes import load_recipe, parse_override, recipe_names, resolve
@@ -66,11 +66,23 @@ def new_run() -> None:
         device = st.radio("Device", ["auto", "cpu", "cuda"], horizontal=True, help=widgets.device_note())
         st.caption(widgets.device_note())
         c = st.columns(4)
-        kernel_labels = ("k_seg", "k_frame", "k_mel")[-len(base.model.kernel):]
-        kernel = [col.number_input(label, 1, 9, value, key=f"kernel_{label}")
-                  for col, label, value in zip(c, kernel_labels, base.model.kernel)]
-        channels = c[3].text_input("Channels per block", ", ".join(map(str, base.model.channels)),
-                                   help="One conv block per entry; more or wider blocks, a bigger model")
+        if isinstance(base.model, FunctionalsConfig):  # the hand-crafted reference: no network to shape
+            model_settings = {
+                "model.feature_set": c[0].selectbox("Functionals", FEATURE_SETS,
+                                                    index=FEATURE_SETS.index(base.model.feature_set),
+                                                    help="openSMILE's eGeMAPS (88) or ComParE 2016 (6,373)"),
+                "model.classifier": c[1].selectbox("Classifier", CLASSIFIERS,
+                                                   index=CLASSIFIERS.index(base.model.classifier)),
+            }
+            c[2].caption("Its regularisation is chosen on each fold's validation speakers; "
+                         "the network settings below do not apply.")
+        else:
+            kernel_labels = ("k_seg", "k_frame", "k_mel")[-len(base.model.kernel):]
+            model_settings = {"model.kernel": [int(col.number_input(label, 1, 9, value, key=f"kernel_{label}"))
+                                               for col, label, value in zip(c, kernel_labels, base.model.kernel)]}
+            model_settings["model.channels"] = c[3].text_input(
+                "Channels per block", ", ".join(map(str, base.model.channels)),
+                help="One conv block per entry; more or wider blocks, a bigger model")
         features = base.features
         c = st.columns(3)
         segments = c[0].number_input("Segments S", 1, 300, features.segments,
@@ -120,7 +132,7 @@ def new_run() -> None:
         if not st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
             return
     overrides = {
-        "model.name": model, "model.kernel": [int(v) for v in kernel], "features.segments": int(segments),
+        "model.name": model, **model_settings, "features.segments": int(segments),
         "features.segment_frames": int(segment_frames), "train.split": split_spec(split_kind, int(k), test_corpus),
         "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
         "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
@@ -128,7 +140,8 @@ def new_run() -> None:
         "train.ema": float(ema), "train.select": select, "train.device": device, "train.final_model": final,
     }
     try:
-        overrides["model.channels"] = _numbers(channels)
+        if "model.channels" in overrides:
+            overrides["model.channels"] = _numbers(overrides["model.channels"])
         overrides |= dict(parse_override(line) for line in more.splitlines() if line.strip())
         spec = resolve(recipe, overrides)
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")

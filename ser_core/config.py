@@ -267,8 +267,42 @@ class Cnn2dConfig(ConfigMixin):
         check_conv_settings(self)
 
 
-# Every registered model's settings class, by model name (ser_core.models registers the networks).
-MODEL_CONFIGS: dict[str, type[ConfigMixin]] = {"cnn3d": Cnn3dConfig, "cnn_lstm": CnnLstmConfig, "cnn2d": Cnn2dConfig}
+FEATURE_SETS = ("egemaps", "compare")  # openSMILE's eGeMAPS v02 (88 functionals) and ComParE 2016 (6,373)
+CLASSIFIERS = ("logreg", "svm")
+
+
+@dataclass(frozen=True)
+class FunctionalsConfig(ConfigMixin):
+    """The field's hand-crafted reference: openSMILE functionals of each clip and a linear classifier."""
+
+    feature_set: str = "compare"
+    classifier: str = "logreg"  # logistic regression (probabilities) or a linear SVM (softmax of its margins)
+    c_values: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # inverse regularisation, chosen on validation speakers
+    max_iter: int = 3000
+
+    def __post_init__(self) -> None:
+        if self.feature_set not in FEATURE_SETS:
+            raise ValueError(f"FunctionalsConfig: feature_set must be one of {FEATURE_SETS}, got {self.feature_set!r}")
+        if self.classifier not in CLASSIFIERS:
+            raise ValueError(f"FunctionalsConfig: classifier must be one of {CLASSIFIERS}, got {self.classifier!r}")
+        if not self.c_values or min(self.c_values) <= 0:
+            raise ValueError(f"FunctionalsConfig: c_values must be positive numbers, got {self.c_values}")
+
+
+@dataclass(frozen=True)
+class FunctionalsFeatures(ConfigMixin):
+    """What the feature store caches for a functionals run: the cleaned audio's functionals of one set."""
+
+    audio: AudioConfig = field(default_factory=AudioConfig)
+    feature_set: str = "compare"
+
+
+# Every model's settings class, by model name: the networks register in ser_core.models,
+# "functionals" is the linear reference (ser_core.training.linear).
+MODEL_CONFIGS: dict[str, type[ConfigMixin]] = {
+    "cnn3d": Cnn3dConfig, "cnn_lstm": CnnLstmConfig, "cnn2d": Cnn2dConfig, "functionals": FunctionalsConfig,
+}
+LINEAR_MODELS = ("functionals",)
 
 
 def model_config_class(name: str) -> type[ConfigMixin]:
@@ -324,3 +358,10 @@ class RunSpec:
 
     def replace(self, **changes: Any) -> "RunSpec":
         return dataclasses.replace(self, **changes)
+
+    @property
+    def stored_features(self) -> "FeatureConfig | FunctionalsFeatures":
+        """What the feature store computes for this run: log-mels, or the functionals of the model's set."""
+        if isinstance(self.model, FunctionalsConfig):
+            return FunctionalsFeatures(audio=self.features.audio, feature_set=self.model.feature_set)
+        return self.features

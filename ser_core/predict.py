@@ -10,6 +10,7 @@ clip's probabilities are their mean, and the windows form a timeline.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +19,14 @@ import pandas as pd
 import torch
 
 from ser_core.audio import AudioSource, load_audio
-from ser_core.config import FeatureConfig
+from ser_core.config import FeatureConfig, FunctionalsFeatures, RunSpec
 from ser_core.device import pick_device
 from ser_core.features.logmel import log_mel
 from ser_core.features.normalize import Stats, fit_stats
 from ser_core.features.normalize import speaker_stats as stats_per_speaker
 from ser_core.features.volume import sliding_volumes
 from ser_core.models import build_model
+from ser_core.training.linear import MODEL_FILE, LinearModel, load_linear
 from ser_core.training.metrics import grouped_scores, scores
 
 
@@ -42,7 +44,7 @@ class Prediction:
             "file": self.source,
             "emotion": self.emotion,
             "probabilities": {k: round(v, 4) for k, v in self.probabilities.items()},
-            "duration_s": round(self.duration_s, 3),
+            "duration_s": round(self.duration_s, 3) if np.isfinite(self.duration_s) else None,
             "timeline": self.timeline,
         }
 
@@ -60,7 +62,11 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
+        """A run folder's final model (model.pt, or model.npz for the functionals model), or a model file."""
         path = Path(path)
+        linear = path / MODEL_FILE if path.is_dir() else path
+        if linear.suffix == ".npz" and linear.is_file():
+            return FunctionalsPredictor.load_npz(linear)
         checkpoint_path = path / "model.pt" if path.is_dir() else path
         if not checkpoint_path.is_file():
             raise FileNotFoundError(
@@ -85,17 +91,26 @@ class Predictor:
     def window_frames(self) -> int:
         return self.features.window_frames
 
+    @property
+    def stored_features(self) -> FeatureConfig | FunctionalsFeatures:
+        """What the model reads of a clip, as the feature store computes it."""
+        return self.features
+
     def log_mel(self, source: AudioSource, name: str | None = None) -> np.ndarray:
         """The clip's raw log-mel (T, F); AudioError names the clip if it cannot be used."""
         return log_mel(load_audio(source, self.features.audio, name=name), self.features)
 
+    def featurize(self, source: AudioSource, name: str | None = None) -> np.ndarray:
+        """What `predict_mel` takes of a clip: its log-mel here."""
+        return self.log_mel(source, name=name)
+
     def predict_file(self, source: AudioSource, name: str | None = None) -> Prediction:
         label = name or (str(source) if isinstance(source, (str, Path)) else "<audio bytes>")
-        return self.predict_mel(self.log_mel(source, name=label), label)
+        return self.predict_mel(self.featurize(source, name=label), label)
 
     def predict_files(self, paths: list[str], same_speaker: bool = False) -> list[Prediction]:
         """Several files; with same_speaker their joint statistics normalise them (speaker mode)."""
-        mels = [self.log_mel(p) for p in paths]
+        mels = [self.featurize(p) for p in paths]
         stats = fit_stats(mels) if same_speaker else None
         return [self.predict_mel(m, str(p), stats) for m, p in zip(mels, paths)]
 
@@ -141,6 +156,62 @@ class Predictor:
         )
 
 
+class FunctionalsPredictor(Predictor):
+    """The functionals model of a run: openSMILE functionals of the whole clip, standardised, a linear layer.
+
+    One vector a clip, so no timeline; its embedding is the standardised functionals, as on the map.
+    """
+
+    def __init__(self, model: LinearModel, labels: list[str], features: FeatureConfig, fallback_stats: Stats,
+                 functionals_features: FunctionalsFeatures):
+        self.model, self.labels, self.features, self.fallback_stats = model, labels, features, fallback_stats
+        self.functionals_features = functionals_features
+        self.device = torch.device("cpu")
+
+    @classmethod
+    def load_npz(cls, path: Path) -> "FunctionalsPredictor":
+        model, header, stats = load_linear(path)
+        spec = RunSpec.from_dict(header["spec"])
+        return cls(model, list(header["labels"]), spec.features, stats, spec.stored_features)
+
+    @property
+    def stored_features(self) -> FunctionalsFeatures:
+        return self.functionals_features
+
+    def featurize(self, source: AudioSource, name: str | None = None) -> np.ndarray:
+        """The clip's functionals (1, D); AudioError names the clip if it cannot be used."""
+        return self._featurize_with_length(source, name)[0]
+
+    def _featurize_with_length(self, source: AudioSource, name: str | None) -> tuple[np.ndarray, float]:
+        from ser_core.features.functionals import functionals
+
+        wave = load_audio(source, self.features.audio, name=name)
+        return functionals(wave, self.functionals_features), len(wave) / self.features.sample_rate
+
+    def predict_file(self, source: AudioSource, name: str | None = None) -> Prediction:
+        label = name or (str(source) if isinstance(source, (str, Path)) else "<audio bytes>")
+        x, seconds = self._featurize_with_length(source, label)
+        return dataclasses.replace(self.predict_mel(x, label), duration_s=seconds)
+
+    def predict_files(self, paths: list[str], same_speaker: bool = False) -> list[Prediction]:
+        rows = [self._featurize_with_length(p, str(p)) for p in paths]
+        stats = fit_stats([x for x, _ in rows]) if same_speaker else None
+        return [dataclasses.replace(self.predict_mel(x, str(p), stats), duration_s=seconds)
+                for (x, seconds), p in zip(rows, paths)]
+
+    def predict_mel(self, mel: np.ndarray, source: str = "<array>", speaker_stats: Stats | None = None) -> Prediction:
+        """`mel` is the clip's functionals (1, D), as `featurize` gives them."""
+        normalized = self.normalize(mel, speaker_stats)
+        probs = self.model.probabilities(normalized)[0]
+        return Prediction(
+            source=source,
+            emotion=self.labels[int(probs.argmax())],
+            probabilities={k: float(v) for k, v in zip(self.labels, probs)},
+            duration_s=float("nan"),
+            embedding=normalized[0],
+        )
+
+
 def evaluate_manifest(predictor: Predictor, manifest: pd.DataFrame, merge: dict[str, str] | None = None,
                       cache_dir: str | Path | None = None, progress: bool = True) -> dict:
     """Score a trained model on other data: only emotions it knows; speakers normalised by their own audio."""
@@ -150,7 +221,7 @@ def evaluate_manifest(predictor: Predictor, manifest: pd.DataFrame, merge: dict[
     known = rows[rows["emotion"].isin(predictor.labels)].reset_index(drop=True)
     if known.empty:
         raise ValueError(f"no clips with the model's emotions {predictor.labels} in the manifest")
-    feats = featurize_manifest(known, predictor.features, cache_dir=cache_dir, progress=progress)
+    feats = featurize_manifest(known, predictor.stored_features, cache_dir=cache_dir, progress=progress)
     kept = feats.manifest
     speakers = kept["speaker"].astype(str).tolist()
     # speaker statistics come from each test speaker's own (unlabeled) audio

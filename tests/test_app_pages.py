@@ -325,6 +325,18 @@ def test_new_run_names_a_bad_setting(saved_manifest, launched):
     assert not launched and "train.epochs takes a whole number" in at.error[0].value
 
 
+def test_new_run_offers_the_functionals_reference(saved_manifest, launched):
+    at = page("train")
+    at.selectbox(key="train_model").select("functionals").run()
+    assert not [box for box in at.number_input if box.label.startswith("k_")]  # no kernel to set
+    next(box for box in at.selectbox if box.label == "Functionals").select("egemaps")
+    next(box for box in at.selectbox if box.label == "Classifier").select("svm")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    spec = launched_spec(launched[0])
+    assert spec.model_name == "functionals" and (spec.model.feature_set, spec.model.classifier) == ("egemaps", "svm")
+
+
 def test_new_run_can_test_one_corpus_of_an_aggregate(home, small_demo, launched):
     import pandas as pd
 

@@ -4,7 +4,8 @@ Layout under `cache_dir`:
   hashes.json                   abspath -> [size, mtime_ns, ctime_ns, inode, content hash]
   <spectrogram_fingerprint>/    one folder per audio + STFT + mel setting
     config.json                 those settings, for people
-    shards/<name>.npy           float16 (M, F): the log-mels of up to 64 file contents, end to end
+    shards/<name>.npy           (M, F): the log-mels (float16) of up to 64 file contents end to end,
+                                or their functionals (float32, one row each)
     shards/<name>.json          their content hashes and offsets, and the contents that failed
                                 with the reason; written after the .npy, it commits the shard
 Each worker task writes one shard, so a cold run makes a few dozen files, not one per
@@ -44,7 +45,7 @@ from threadpoolctl import threadpool_limits
 
 from ser_core import paths
 from ser_core.audio import AudioError, load_audio
-from ser_core.config import FeatureConfig
+from ser_core.config import FeatureConfig, FunctionalsFeatures
 from ser_core.features.logmel import log_mel, mel_filterbank
 from ser_core.files import write_atomic
 
@@ -72,8 +73,8 @@ class FeatureSet:
     """
 
     manifest: pd.DataFrame  # the rows kept, index reset, the input's columns
-    mels: list[np.ndarray]  # N arrays (T_i, F)
-    config: FeatureConfig
+    mels: list[np.ndarray]  # N arrays (T_i, F); for functionals (1, D) float32
+    config: FeatureConfig | FunctionalsFeatures
     failures: pd.DataFrame = field(default_factory=_no_failures)  # path, reason: rows skipped
     cache_hits: int = 0  # distinct file contents served from the cache
     computed: int = 0  # distinct file contents featurised by this call
@@ -85,10 +86,12 @@ class FeatureSet:
         frames = int(sum(m.shape[0] for m in self.mels))
         size = sum(m.nbytes for m in self.mels) / 1e6
         dtype = self.mels[0].dtype if self.mels else np.float16
-        return (
-            f"{len(self)} clips featurised ({self.cache_hits} contents from the cache, {self.computed} computed), "
-            f"{len(self.failures)} skipped; {frames} frames x {self.config.n_mels} mels ({size:.1f} MB {dtype})"
-        )
+        head = (f"{len(self)} clips featurised ({self.cache_hits} contents from the cache, {self.computed} computed), "
+                f"{len(self.failures)} skipped; ")
+        if isinstance(self.config, FunctionalsFeatures):
+            width = self.mels[0].shape[1] if self.mels else 0
+            return head + f"{width} {self.config.feature_set} functionals a clip ({size:.1f} MB {dtype})"
+        return head + f"{frames} frames x {self.config.n_mels} mels ({size:.1f} MB {dtype})"
 
 
 # ---------------------------------------------------------------- the store
@@ -96,12 +99,12 @@ class FeatureSet:
 
 def featurize_manifest(
     manifest: pd.DataFrame,
-    config: FeatureConfig,
+    config: FeatureConfig | FunctionalsFeatures,
     cache_dir: str | Path | None = None,
     workers: int | None = None,
     progress: Progress = True,
 ) -> FeatureSet:
-    """Log-mels of every manifest row, cached (default cache: ser_core.paths.cache_dir() / "features")."""
+    """Log-mels (or functionals) of every manifest row, cached (default cache: ser_core.paths.cache_dir() / "features")."""
     cache = Path(cache_dir) if cache_dir is not None else paths.cache_dir() / "features"
     return FeatureStore(cache, config, workers).featurize(manifest, progress)
 
@@ -109,13 +112,13 @@ def featurize_manifest(
 class FeatureStore:
     """Computes log-mels in worker processes and caches them by content + settings."""
 
-    def __init__(self, cache_dir: str | Path, config: FeatureConfig, workers: int | None = None):
+    def __init__(self, cache_dir: str | Path, config: FeatureConfig | FunctionalsFeatures, workers: int | None = None):
         if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.cache_dir = Path(cache_dir)
         self.config = config
         self.workers = workers or _cpu_count()
-        self.root = self.cache_dir / config.spectrogram_fingerprint()
+        self.root = self.cache_dir / _fingerprint(config)
 
     def featurize(self, manifest: pd.DataFrame, progress: Progress = True) -> FeatureSet:
         """Every row's log-mel; rows whose audio fails are listed in `failures`, never fatal.
@@ -175,7 +178,8 @@ class FeatureStore:
     def _compute(self, jobs: list[tuple[str, str]]) -> Iterator[tuple[str, Result]]:
         if not jobs:
             return
-        mel_filterbank(self.config)  # built once here; forked workers inherit it
+        if isinstance(self.config, FeatureConfig):
+            mel_filterbank(self.config)  # built once here; forked workers inherit it
         _write_config(self.root, self.config)
         size = max(1, min(_CHUNK, math.ceil(len(jobs) / (4 * self.workers))))
         chunks = [jobs[i : i + size] for i in range(0, len(jobs), size)]
@@ -199,7 +203,24 @@ def _os_reason(exc: OSError) -> str:
 # ---------------------------------------------------------------- worker side
 
 
-def _featurize_chunk(jobs: list[tuple[str, str]], root: Path, config: FeatureConfig) -> list[tuple[str, Result]]:
+def _fingerprint(config: FeatureConfig | FunctionalsFeatures) -> str:
+    """The cache folder's name: what changes the stored arrays, and nothing else."""
+    if isinstance(config, FunctionalsFeatures):
+        return f"functionals-{config.fingerprint()}"
+    return config.spectrogram_fingerprint()
+
+
+def _extract(data: bytes, path: str, config: FeatureConfig | FunctionalsFeatures) -> np.ndarray:
+    wave = load_audio(data, config.audio, name=path)
+    if isinstance(config, FunctionalsFeatures):
+        from ser_core.features.functionals import functionals
+
+        return functionals(wave, config)  # float32: some functionals exceed float16's range
+    return log_mel(wave, config).astype(np.float16)
+
+
+def _featurize_chunk(jobs: list[tuple[str, str]], root: Path, config: FeatureConfig | FunctionalsFeatures,
+                     ) -> list[tuple[str, Result]]:
     """Runs in a worker: (content hash, path) pairs -> (content hash, result), saved as one shard.
 
     Only what belongs to the content (a log-mel, or why the audio is unusable) is
@@ -219,7 +240,7 @@ def _featurize_chunk(jobs: list[tuple[str, str]], root: Path, config: FeatureCon
                 results.append((digest, _CHANGED))
                 continue
             try:
-                result: Result = log_mel(load_audio(data, config.audio, name=path), config).astype(np.float16)
+                result: Result = _extract(data, path, config)
             except AudioError as exc:
                 result = exc.reason
             results.append((digest, result))
@@ -282,7 +303,7 @@ def _read_shards(root: Path, wanted: set[str]) -> dict[str, Result]:
     return results
 
 
-def _write_config(root: Path, config: FeatureConfig) -> None:
+def _write_config(root: Path, config: FeatureConfig | FunctionalsFeatures) -> None:
     path = root / "config.json"
     if not path.exists():
         write_atomic(path, json.dumps(config.to_dict(), indent=2).encode())

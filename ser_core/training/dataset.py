@@ -13,7 +13,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from ser_core.config import FeatureConfig, TrainConfig
+from ser_core.config import FeatureConfig, FunctionalsFeatures, TrainConfig
 from ser_core.corpora.aggregate import select_emotions
 from ser_core.features.store import FeatureSet, featurize_manifest
 
@@ -36,7 +36,7 @@ class Dataset:
 def load_dataset(
     manifest: pd.DataFrame,
     train: TrainConfig,
-    features: FeatureConfig,
+    features: FeatureConfig | FunctionalsFeatures,
     cache_dir: str | Path | None = None,
     progress: bool | Callable = True,
     feature_set: FeatureSet | None = None,
@@ -57,10 +57,13 @@ def load_dataset(
     return Dataset(kept, list(feats.mels), labels, kept["emotion"].map(index).to_numpy(), feats.failures)
 
 
-def _subset(feature_set: FeatureSet, chosen: pd.DataFrame, features: FeatureConfig) -> FeatureSet:
+def _subset(feature_set: FeatureSet, chosen: pd.DataFrame, features: FeatureConfig | FunctionalsFeatures) -> FeatureSet:
     """The packed clips of `chosen`'s paths, with `chosen`'s (possibly merged) emotions."""
-    if feature_set.config.spectrogram_fingerprint() != features.spectrogram_fingerprint():
-        raise ValueError("the packed features were made with other spectrogram settings than this run's")
+    if type(feature_set.config) is not type(features) or (
+        feature_set.config.spectrogram_fingerprint() != features.spectrogram_fingerprint()
+        if isinstance(features, FeatureConfig) else feature_set.config != features
+    ):
+        raise ValueError("the packed features were made with other settings than this run's")
     position = {p: i for i, p in enumerate(feature_set.manifest["path"])}
     rows = [position[p] for p in chosen["path"] if p in position]
     missing = len(chosen) - len(rows)

@@ -9,8 +9,10 @@ the vectors the explorer projects.
 from __future__ import annotations
 
 import copy
+import io
 import math
 import time
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -24,6 +26,7 @@ from ser_core.models import create_model
 from ser_core.training.batches import WindowBatcher
 from ser_core.training.dataset import Dataset
 from ser_core.training.metrics import scores
+from ser_core.training.runs import versions, write_atomic
 from ser_core.training.step import TrainStep
 
 
@@ -51,6 +54,24 @@ class FoldTrainer:
         if self.device.type == "cuda":
             model = model.to(memory_format=model.memory_format)
         return model
+
+    def param_count(self) -> int:
+        return sum(p.numel() for p in self.new_model().parameters())
+
+    def save(self, path: Path, model: torch.nn.Module, stats: Stats) -> None:
+        """Weights plus everything needed to predict with no training data present (RUN/model.pt)."""
+        checkpoint = {
+            "model_args": model.model_args,
+            "spec": self.spec.to_dict(),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "labels": self.data.labels,
+            "features": self.features.to_dict(),
+            "normalization": {"mode": self.features.normalization, **stats.to_dict()},
+            "versions": versions(),
+        }
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        write_atomic(path, buffer.getvalue())
 
     def batcher(self, fit_rows: np.ndarray) -> tuple[WindowBatcher, Stats]:
         """Normalise every clip (global statistics fitted on `fit_rows` only) and move them to the device."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -66,6 +67,14 @@ class RunFolder:
     @property
     def status_path(self) -> Path:
         return self.path / "status.json"
+
+    @property
+    def final_model_path(self) -> Path | None:
+        """The final model's file: model.pt for a network, model.npz for the functionals model; None if neither."""
+        for path in (self.model_path, self.path / "model.npz"):
+            if path.is_file():
+                return path
+        return None
 
     def fold_path(self, name: str) -> Path:
         return self.path / "folds" / f"{name}.json"
@@ -125,6 +134,19 @@ def run_kernel(config: dict) -> tuple[int, ...] | None:
     """The kernel in a run's config.json: its model section, or (written before recipes) its train section."""
     kernel = (config.get("model") or {}).get("kernel") or config.get("train", {}).get("kernel")
     return tuple(kernel) if kernel else None
+
+
+def versions() -> dict:
+    """What made a run: this project's, torch's and Python's versions (read without importing torch)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import ser_core
+
+    try:
+        torch_version = version("torch")
+    except PackageNotFoundError:
+        torch_version = None
+    return {"ser_explorer": ser_core.__version__, "torch": torch_version, "python": platform.python_version()}
 
 
 def list_runs(root: str | Path) -> list[RunFolder]:

@@ -10,7 +10,6 @@ stopped run resumes from where it was (`resume=True`).
 from __future__ import annotations
 
 import io
-import platform
 import signal
 import threading
 import time
@@ -22,15 +21,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-import ser_core
-from ser_core.config import RunSpec
+from ser_core.config import LINEAR_MODELS, RunSpec
 from ser_core.device import describe, pick_device
-from ser_core.features.normalize import Stats
 from ser_core.features.store import FeatureSet
 from ser_core.training.dataset import Dataset, load_dataset
 from ser_core.training.fold_trainer import FoldTrainer, StopRequested
+from ser_core.training.linear import LinearFoldTrainer
 from ser_core.training.metrics import grouped_scores, scores
-from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic, write_json
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, versions, write_atomic, write_json
 from ser_core.training.splits import Fold, make_folds
 
 
@@ -58,6 +56,13 @@ class _StopOnSignals:
         finally:
             for sig, old in previous.items():
                 signal.signal(sig, old)
+
+
+def fold_trainer(data: Dataset, spec: RunSpec, device: torch.device) -> FoldTrainer | LinearFoldTrainer:
+    """The trainer of one fold for the spec's model: a network, or the linear reference over functionals."""
+    if spec.model_name in LINEAR_MODELS:
+        return LinearFoldTrainer(data, spec)
+    return FoldTrainer(data, spec, device)
 
 
 def run_config(spec: RunSpec, manifest_path: str | None) -> dict:
@@ -98,17 +103,17 @@ def train_run(
     with stopper.installed():
         try:
             data = load_dataset(
-                manifest, train, spec.features, cache_dir=cache_dir, progress=progress, feature_set=feature_set
+                manifest, train, spec.stored_features, cache_dir=cache_dir, progress=progress, feature_set=feature_set
             )
             folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed)
-            trainer = FoldTrainer(data, spec, device)
+            trainer = fold_trainer(data, spec, device)
             write_json(
                 run.config_path,
                 settings
                 | {
                     "labels": data.labels,
                     "device": describe(device),
-                    "versions": _versions(),
+                    "versions": versions(),
                     "folds": [
                         {"name": f.name, "test_speakers": sorted(f.speakers(data.manifest, "test")),
                          "val_speakers": sorted(f.speakers(data.manifest, "val"))}
@@ -127,7 +132,7 @@ def train_run(
                 if fold.name in done:
                     continue
                 done[fold.name] = _run_fold(run, trainer, data, fold, i, len(folds))
-            results = _summarise(run, data, folds, done, params=_count_params(trainer.new_model()))
+            results = _summarise(run, data, folds, done, params=trainer.param_count())
             if train.final_model:
                 _fit_final(run, trainer, data, done)
             results["wall_s"] = time.time() - started  # this process; a resumed run's folds list their own
@@ -247,7 +252,7 @@ def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) 
         batcher, every, np.array([], dtype=np.int64), seed=trainer.train.seed + 10_000, epochs=epochs,
         on_epoch=lambda e: run.log("epoch", fold="final", **e),
     )
-    save_checkpoint(run.model_path, model, trainer, data, stats)
+    trainer.save(run.model_path, model, stats)
     embeddings = trainer.embed(model, batcher)
     clips = {c: data.manifest[c].fillna("").to_numpy().astype(str) for c in EMBEDDED_COLUMNS}
     buffer = _npz_bytes(embeddings=embeddings.astype(np.float16), **clips)
@@ -255,34 +260,10 @@ def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) 
     run.log("final_end", epochs=epochs)
 
 
-def save_checkpoint(path: Path, model: torch.nn.Module, trainer: FoldTrainer, data: Dataset, stats: Stats) -> None:
-    """Weights plus everything needed to predict with no training data present."""
-    checkpoint = {
-        "model_args": model.model_args,
-        "spec": trainer.spec.to_dict(),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "labels": data.labels,
-        "features": trainer.features.to_dict(),
-        "normalization": {"mode": trainer.features.normalization, **stats.to_dict()},
-        "versions": _versions(),
-    }
-    buffer = io.BytesIO()
-    torch.save(checkpoint, buffer)
-    write_atomic(path, buffer.getvalue())
-
-
 def _npz_bytes(**arrays) -> bytes:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
-
-
-def _count_params(model: torch.nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def _versions() -> dict:
-    return {"ser_explorer": ser_core.__version__, "torch": str(torch.__version__), "python": platform.python_version()}
 
 
 def _progress(items, enabled: bool, desc: str):

@@ -1,0 +1,113 @@
+"""The hand-crafted reference: openSMILE functionals, cached; a linear model on the same folds; predict from model.npz."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ser_core.cli import main
+from ser_core.config import FunctionalsFeatures
+from ser_core.corpora.demo import speak
+from ser_core.features.functionals import functionals
+from ser_core.features.store import featurize_manifest
+from ser_core.recipes import resolve
+from ser_core.training.runs import RunFolder
+
+EGEMAPS = {"model.name": "functionals", "model.feature_set": "egemaps", "train.split": "kfold:3"}
+
+
+def test_functionals_of_a_clip_are_one_finite_row():
+    x = functionals(speak(1, "angry", "f01"), FunctionalsFeatures(feature_set="egemaps"))
+    assert x.shape == (1, 88) and x.dtype == np.float32 and np.isfinite(x).all()
+
+
+def test_the_store_caches_functionals_apart_from_log_mels(small_demo, tmp_path):
+    from ser_core.corpora.aggregate import read_manifest
+
+    manifest = read_manifest(small_demo / "manifest.csv").head(6)
+    config = FunctionalsFeatures(feature_set="egemaps")
+    first = featurize_manifest(manifest, config, cache_dir=tmp_path, progress=False)
+    again = featurize_manifest(manifest, config, cache_dir=tmp_path, progress=False)
+    assert first.computed == 6 and again.cache_hits == 6 and again.computed == 0
+    assert all(m.shape == (1, 88) for m in again.mels) and "egemaps functionals" in again.describe()
+    np.testing.assert_array_equal(first.mels[0], again.mels[0])
+    mels = featurize_manifest(manifest, resolve("demo").features, cache_dir=tmp_path, progress=False)
+    assert mels.computed == 6 and mels.mels[0].shape[1] == 32  # another folder of the same cache
+
+
+@pytest.fixture(scope="module")
+def functionals_run(small_demo, tmp_path_factory) -> RunFolder:
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.training.trainer import train_run
+
+    out = tmp_path_factory.mktemp("runs") / "functionals"
+    train_run(read_manifest(small_demo / "manifest.csv"), out, resolve("demo", EGEMAPS),
+              manifest_path=str(small_demo / "manifest.csv"), progress=False)
+    return RunFolder(out)
+
+
+def test_a_functionals_run_is_a_run_folder_like_any_other(functionals_run):
+    results = functionals_run.results()
+    assert results["ua"] > 0.5 and len(results["per_fold"]) == 3  # three emotions: chance 0.33
+    assert results["params"] == 3 * (88 + 1)
+    events = [e["event"] for e in functionals_run.events()]
+    assert events[0] == "run_start" and events[-1] == "run_end" and events.count("fold_end") == 3
+    choices = [e for e in functionals_run.events() if e["event"] == "epoch" and e["fold"] != "final"]
+    assert {e["c"] for e in choices} == set(resolve("demo", EGEMAPS).model.c_values)  # every C tried
+    assert all(0 <= e["val_ua"] <= 1 for e in choices)
+    folds = functionals_run.finished_folds()
+    assert all(rec["c"] in resolve("demo", EGEMAPS).model.c_values for rec in folds.values())
+    with np.load(functionals_run.embeddings_path) as archive:
+        assert archive["embeddings"].shape == (72, 88)
+    with np.load(functionals_run.path / "model.npz", allow_pickle=False) as archive:  # no pickle
+        header = json.loads(str(archive["header"]))
+        assert archive["coef"].shape == (3, 88) and header["labels"] == ["angry", "neutral", "sad"]
+
+
+@pytest.mark.parametrize("classifier", ["logreg", "svm"])
+def test_no_test_speaker_takes_part_in_choosing_or_fitting(small_demo, classifier):
+    """Test rows set to NaN: a fit or a choice of C that read one would fail or score NaN."""
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.training.dataset import load_dataset
+    from ser_core.training.linear import LinearFoldTrainer
+    from ser_core.training.splits import make_folds
+
+    spec = resolve("demo", EGEMAPS | {"model.classifier": classifier})
+    data = load_dataset(read_manifest(small_demo / "manifest.csv"), spec.train, spec.stored_features, progress=False)
+    trainer = LinearFoldTrainer(data, spec)
+    for val_fraction in (0.2, 0.0):  # with validation speakers, and choosing C inside the training speakers
+        fold = make_folds(data.manifest, "kfold:3", val_fraction=val_fraction, seed=0)[0]
+        x, _ = trainer.batcher(np.concatenate([fold.train, fold.val]))
+        x[fold.test] = np.nan
+        events = []
+        model, info = trainer.fit(x, fold.train, fold.val, seed=0, epochs=1, on_epoch=events.append)
+        assert np.isfinite(model.coef).all() and info["best_val_ua"] is not None
+        assert len(events) == len(spec.model.c_values) and all(np.isfinite(e["val_ua"]) for e in events)
+        probs = trainer.predict(model, x, fold.train[:4])
+        assert np.allclose(probs.sum(1), 1.0)
+
+
+def test_predict_evaluate_and_export_from_model_npz(functionals_run, small_demo, tmp_path, capsys):
+    import soundfile as sf
+
+    from ser_core.predict import Predictor
+
+    clip = tmp_path / "angry.wav"
+    sf.write(clip, speak(2, "angry", "m02", seed=5), 16000)
+    result = Predictor.load(functionals_run.path).predict_file(clip)
+    assert set(result.probabilities) == {"angry", "neutral", "sad"} and result.duration_s > 0.5
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-5) and result.timeline == []
+    assert main(["predict", str(functionals_run.path), str(clip), str(clip), "--same-speaker", "--json"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == 2
+    assert main(["evaluate", str(functionals_run.path), "-m", str(small_demo / "manifest.csv")]) == 0
+    assert capsys.readouterr().out.startswith("UA ")
+    assert main(["export", str(functionals_run.path), "--out", str(tmp_path / "export")]) == 2
+    assert "loads with numpy alone" in capsys.readouterr().err
+
+
+def test_the_same_folds_make_runs_comparable(functionals_run, trained_run, capsys):
+    """The demo cnn3d fixture and the functionals run share the manifest, split and seed: ser compare pairs them."""
+    assert main(["compare", str(functionals_run.path), str(trained_run)]) == 0
+    assert "UA over 6 speakers" in capsys.readouterr().out
