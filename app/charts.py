@@ -137,6 +137,16 @@ def group_accuracy(groups: dict[str, dict], title: str, chance: float | None = N
     return styled(fig, xaxis_tickangle=-45)
 
 
+def paired_differences(per_speaker: dict[str, dict], title: str) -> go.Figure:
+    """One bar per test speaker: this run's UA minus the other's (ser_core.training.compare)."""
+    table = pd.DataFrame(per_speaker).T.rename_axis("speaker").reset_index()
+    table["better"] = np.where(table["difference"] >= 0, "this run", "the other")
+    fig = px.bar(table, x="speaker", y="difference", color="better", hover_data=["a", "b"], template=TEMPLATE,
+                 title=title, color_discrete_map={"this run": "#4c6ef5", "the other": "#e8590c"})
+    fig.add_hline(y=0, line_color="#888888")
+    return styled(fig, xaxis_tickangle=-45, yaxis_title="UA difference")
+
+
 # ---------------------------------------------------------------- kernel study
 
 

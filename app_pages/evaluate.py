@@ -1,9 +1,46 @@
 """Evaluate: one run's speaker-independent scores, where it errs, and its files to download."""
 
+import pandas as pd
 import streamlit as st
 
 from app import charts, state, widgets
 from ser_core.export import export_zip
+from ser_core.training.compare import ALPHA, compare_runs
+from ser_core.training.runs import RunFolder
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def comparison(a: str, b: str, stamps: tuple[float, float]) -> dict:
+    return compare_runs(RunFolder(a), RunFolder(b))
+
+
+def paired_comparison(run: RunFolder) -> None:
+    """This run against another on the same folds: the difference per fold and speaker, with paired tests."""
+    others = [r for r in state.finished_runs() if r.path != run.path]
+    if not others:
+        st.caption("Another finished run on the same folds is needed for a paired comparison.")
+        return
+    by_path = {str(r.path): r for r in others}
+    other = by_path[st.selectbox("Against", list(by_path), format_func=lambda p: widgets.run_label(by_path[p]),
+                                 key="evaluate_against")]
+    try:
+        result = comparison(str(run.path), str(other.path),
+                            (state.mtime(run.predictions_path), state.mtime(other.predictions_path)))
+    except ValueError as err:
+        st.info(f"These two runs cannot be compared pair by pair: {err}.")
+        return
+    st.markdown(f"**{result['summary']}.**")
+    mcnemar = result["mcnemar"]
+    st.caption(f"Paired sign-flip test over speakers (each speaker's UA difference), p = {result['p_speakers']:.3g}; "
+               f"McNemar's test over {result['clips']:,} clips: {mcnemar['only_a_right']} right only in this run, "
+               f"{mcnemar['only_b_right']} only in the other, p = {mcnemar['p']:.3g}. A difference counts as "
+               f"evidence when p < {ALPHA} over speakers.")
+    left, right = st.columns(2)
+    left.dataframe(pd.DataFrame(result["per_fold"]).T.rename(columns={"a": "this run", "b": "other"}),
+                   column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("this run", "other",
+                                                                                            "difference")})
+    right.plotly_chart(charts.paired_differences(result["per_speaker"], "UA difference per test speaker"),
+                       key="chart_paired")
 
 
 def evaluate() -> None:
@@ -52,6 +89,9 @@ def evaluate() -> None:
                               icon=":material/download:",
                               help="model.pt2 (torch.export), model.json (labels, features, normalisation), "
                                    "embeddings.csv, predictions.csv, results.json. See `ser export`.")
+
+    st.subheader("Paired comparison")
+    paired_comparison(run)
 
 
 evaluate()

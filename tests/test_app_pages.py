@@ -113,6 +113,25 @@ def test_evaluate_shows_the_runs_results(with_run):
     assert labels == ["results.json", "predictions.csv", "model for use elsewhere (.zip)"]
 
 
+def test_evaluate_compares_two_runs_pair_by_pair_or_says_why_not(with_run, home):
+    import pandas as pd
+
+    other = Path(shutil.copytree(with_run.path, home / "runs" / "worse"))
+    predictions = pd.read_csv(other / "predictions.csv")
+    predictions["predicted"] = (predictions["label"] + 1) % 3  # every clip wrong
+    predictions.to_csv(other / "predictions.csv", index=False)
+    at = page("evaluate")
+    at.selectbox(key="evaluate_run").select(str(with_run.path)).run()
+    assert not at.exception
+    sentence = next(md.value for md in at.markdown if "UA over 6 speakers" in md.value)
+    assert f"{with_run.path.name} − worse: +{with_run.results()['ua']:.3f} UA over 6 speakers" in sentence
+    assert "evidence that" in sentence and "chart_paired" in chart_ids(at)
+    predictions["fold"] = "fold1"  # the same clips in other folds: not a pair
+    predictions.to_csv(other / "predictions.csv", index=False)
+    at.run()
+    assert any("cannot be compared pair by pair: the runs used different folds" in info.value for info in at.info)
+
+
 def test_train_lists_the_run_and_draws_its_curves(with_run):
     at = page("train")
     assert not at.exception
