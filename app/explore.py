@@ -22,7 +22,6 @@ from app.scatter import hover_map, map_figure
 from app.state import mtime
 from ser_core.corpora.vocabulary import EMOTIONS
 from ser_core.embedding import METHODS, Projector, load_embeddings, projection, projection_path
-from ser_core.features.normalize import fit_stats
 from ser_core.placement import Placement
 from ser_core.predict import Prediction, Predictor
 from ser_core.previews import PreviewJob
@@ -233,9 +232,8 @@ def predict_clip(predictor: Predictor, data: bytes, name: str) -> Prediction:
 
 def predict_as_one_speaker(predictor: Predictor, clips: list[tuple[str, bytes]]) -> list[Prediction]:
     """Clips of one person, normalised by their joint statistics (the speaker mode the run trained with)."""
-    mels = [predictor.featurize(bytes(data), name=name) for name, data in clips]
-    stats = fit_stats(mels)
-    return [predictor.predict_mel(mel, name, stats) for mel, (name, _) in zip(mels, clips)]
+    return predictor.predict_files([bytes(data) for _, data in clips], same_speaker=True,
+                                   names=[name for name, _ in clips])
 
 
 @dataclass

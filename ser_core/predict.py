@@ -11,6 +11,7 @@ clip's probabilities are their mean, and the windows form a timeline.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,6 +65,8 @@ class Predictor:
     def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
         """A run folder's final model (model.pt, or model.npz for the functionals model), or a model file."""
         path = Path(path)
+        if path.is_dir() and (path / "fusion.json").is_file():
+            return FusionPredictor.load_json(path / "fusion.json", device)
         linear = path / MODEL_FILE if path.is_dir() else path
         if linear.suffix == ".npz" and linear.is_file():
             return FunctionalsPredictor.load_npz(linear)
@@ -108,11 +111,13 @@ class Predictor:
         label = name or (str(source) if isinstance(source, (str, Path)) else "<audio bytes>")
         return self.predict_mel(self.featurize(source, name=label), label)
 
-    def predict_files(self, paths: list[str], same_speaker: bool = False) -> list[Prediction]:
-        """Several files; with same_speaker their joint statistics normalise them (speaker mode)."""
-        mels = [self.featurize(p) for p in paths]
+    def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
+                      names: list[str] | None = None) -> list[Prediction]:
+        """Several clips (paths or bytes); with same_speaker their joint statistics normalise them (speaker mode)."""
+        names = names or [str(s) for s in sources]
+        mels = [self.featurize(s, name=n) for s, n in zip(sources, names)]
         stats = fit_stats(mels) if same_speaker else None
-        return [self.predict_mel(m, str(p), stats) for m, p in zip(mels, paths)]
+        return [self.predict_mel(m, n, stats) for m, n in zip(mels, names)]
 
     def normalize(self, mel: np.ndarray, speaker_stats: Stats | None = None) -> np.ndarray:
         mode = self.features.normalization
@@ -193,11 +198,13 @@ class FunctionalsPredictor(Predictor):
         x, seconds = self._featurize_with_length(source, label)
         return dataclasses.replace(self.predict_mel(x, label), duration_s=seconds)
 
-    def predict_files(self, paths: list[str], same_speaker: bool = False) -> list[Prediction]:
-        rows = [self._featurize_with_length(p, str(p)) for p in paths]
+    def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
+                      names: list[str] | None = None) -> list[Prediction]:
+        names = names or [str(s) for s in sources]
+        rows = [self._featurize_with_length(s, n) for s, n in zip(sources, names)]
         stats = fit_stats([x for x, _ in rows]) if same_speaker else None
-        return [dataclasses.replace(self.predict_mel(x, str(p), stats), duration_s=seconds)
-                for (x, seconds), p in zip(rows, paths)]
+        return [dataclasses.replace(self.predict_mel(x, n, stats), duration_s=seconds)
+                for (x, seconds), n in zip(rows, names)]
 
     def predict_mel(self, mel: np.ndarray, source: str = "<array>", speaker_stats: Stats | None = None) -> Prediction:
         """`mel` is the clip's functionals (1, D), as `featurize` gives them."""
@@ -210,6 +217,40 @@ class FunctionalsPredictor(Predictor):
             duration_s=float("nan"),
             embedding=normalized[0],
         )
+
+
+class FusionPredictor(Predictor):
+    """A late fusion of two runs' final models (ser_core.training.fusion): w * p_A + (1 - w) * p_B per clip."""
+
+    def __init__(self, members: tuple[Predictor, Predictor], weight: float, labels: list[str]):
+        self.members, self.weight, self.labels = members, weight, labels
+        self.features, self.fallback_stats = members[0].features, members[0].fallback_stats
+        self.model, self.device = None, members[0].device
+
+    @classmethod
+    def load_json(cls, path: Path, device: str = "cpu") -> "FusionPredictor":
+        record = json.loads(Path(path).read_text())
+        members = tuple(Predictor.load(member, device=device) for member in record["members"])
+        if any(m.labels != record["labels"] for m in members):
+            raise ValueError(f"{path}: its two models no longer predict the emotions {record['labels']}")
+        return cls(members, float(record["weight"]), list(record["labels"]))
+
+    @property
+    def stored_features(self):
+        raise ValueError("a fusion reads two kinds of features; score it with ser compare or ser evaluate "
+                         "on its members")
+
+    def _fuse(self, a: Prediction, b: Prediction) -> Prediction:
+        probs = {k: self.weight * a.probabilities[k] + (1 - self.weight) * b.probabilities[k] for k in self.labels}
+        return dataclasses.replace(a, emotion=max(probs, key=probs.get), probabilities=probs, timeline=[])
+
+    def predict_file(self, source: AudioSource, name: str | None = None) -> Prediction:
+        return self._fuse(*(m.predict_file(source, name=name) for m in self.members))
+
+    def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
+                      names: list[str] | None = None) -> list[Prediction]:
+        a, b = (m.predict_files(sources, same_speaker, names) for m in self.members)
+        return [self._fuse(x, y) for x, y in zip(a, b)]
 
 
 def evaluate_manifest(predictor: Predictor, manifest: pd.DataFrame, merge: dict[str, str] | None = None,

@@ -111,3 +111,47 @@ def test_the_same_folds_make_runs_comparable(functionals_run, trained_run, capsy
     """The demo cnn3d fixture and the functionals run share the manifest, split and seed: ser compare pairs them."""
     assert main(["compare", str(functionals_run.path), str(trained_run)]) == 0
     assert "UA over 6 speakers" in capsys.readouterr().out
+
+
+def test_choose_weight_follows_the_validation_speakers():
+    from ser_core.training.fusion import choose_weight
+
+    y = np.array([0, 1, 2, 0, 1, 2])
+    right, wrong = np.eye(3)[y], np.eye(3)[(y + 1) % 3]
+    assert choose_weight(right, wrong, y, 3) == (0.6, 1.0)  # every w > 0.5 is right; the nearest to 0.5 wins
+    assert choose_weight(wrong, right, y, 3) == (0.4, 1.0)
+    assert choose_weight(right, right, y, 3) == (0.5, 1.0)  # a tie goes to the even blend
+    assert choose_weight(right[:0], right[:0], y[:0], 3)[0] == 0.5  # no validation speakers
+
+
+def test_fusing_two_runs_on_the_same_folds(functionals_run, trained_run, tmp_path, small_demo, capsys):
+    import shutil
+
+    from ser_core.predict import Predictor
+    from ser_core.training.fusion import WEIGHTS, fuse_runs
+
+    fused = RunFolder(tmp_path / "fused")
+    assert main(["fuse", str(trained_run), str(functionals_run.path), "--out", str(fused.path)]) == 0
+    results = fused.results()
+    assert set(results["weights"]) <= set(WEIGHTS) and len(results["weights"]) == 3
+    assert results["clips"] == 72 and fused.predictions() is not None and (fused.path / "fusion.json").is_file()
+    # the weights come from validation speakers only: other test predictions leave them as they were
+    altered = RunFolder(shutil.copytree(trained_run, tmp_path / "altered"))
+    for path in (altered.path / "folds").glob("*.json"):
+        record = json.loads(path.read_text())
+        record["probs"] = (1 - np.asarray(record["probs"])).tolist()
+        path.write_text(json.dumps(record))
+    assert fuse_runs(altered, functionals_run, tmp_path / "fused2")["weights"] == results["weights"]
+    clip = next(small_demo.glob("*/*.wav"))
+    members = [Predictor.load(p).predict_file(clip) for p in (trained_run, functionals_run.path)]
+    mixed = Predictor.load(fused.path).predict_file(clip)
+    weight = json.loads((fused.path / "fusion.json").read_text())["weight"]
+    for label, p in mixed.probabilities.items():
+        assert p == pytest.approx(weight * members[0].probabilities[label] + (1 - weight) * members[1].probabilities[label])
+    stale = RunFolder(shutil.copytree(functionals_run.path, tmp_path / "stale"))
+    first = sorted((stale.path / "folds").glob("*.json"))[0]
+    record = json.loads(first.read_text())
+    del record["val_probs"]
+    first.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match="keeps no validation predictions"):
+        fuse_runs(RunFolder(trained_run), stale, tmp_path / "fused3")

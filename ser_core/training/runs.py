@@ -70,8 +70,8 @@ class RunFolder:
 
     @property
     def final_model_path(self) -> Path | None:
-        """The final model's file: model.pt for a network, model.npz for the functionals model; None if neither."""
-        for path in (self.model_path, self.path / "model.npz"):
+        """The final model's file: model.pt (a network), model.npz (functionals), fusion.json (a fusion); or None."""
+        for path in (self.model_path, self.path / "model.npz", self.path / "fusion.json"):
             if path.is_file():
                 return path
         return None

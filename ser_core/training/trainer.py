@@ -192,6 +192,10 @@ def _run_fold(run: RunFolder, trainer: FoldTrainer, data: Dataset, fold: Fold, i
         "rows": fold.test.tolist(),
         "paths": data.manifest["path"].to_numpy()[fold.test].tolist(),
         "probs": np.round(probs, 5).tolist(),
+        # the validation speakers' predictions: what a late fusion may choose its weight on (ser fuse)
+        "val_paths": data.manifest["path"].to_numpy()[fold.val].tolist(),
+        "val_labels": data.y[fold.val].tolist(),
+        "val_probs": np.round(trainer.predict(model, batcher, fold.val), 5).tolist() if len(fold.val) else [],
         "wall_s": time.time() - t0,
         **info,
     }
@@ -208,30 +212,39 @@ def _summarise(run: RunFolder, data: Dataset, folds: list[Fold], done: dict, par
         rows = np.asarray(rec["rows"])
         if list(data.manifest["path"].to_numpy()[rows]) != rec["paths"]:
             raise ValueError(f"{run.path}: fold {fold.name} was saved for other clips; start a new run folder")
-        probs = np.asarray(rec["probs"])
         frame = data.manifest.iloc[rows][["path", "corpus", "speaker", "gender", "emotion"]].copy()
         frame["fold"] = fold.name
         frame["label"] = data.y[rows]
-        frame["predicted"] = probs.argmax(1)
-        frame["predicted_emotion"] = [data.labels[i] for i in frame["predicted"]]
-        for j, label in enumerate(data.labels):
-            frame[f"p_{label}"] = probs[:, j]
-        frames.append(frame)
-    predictions = pd.concat(frames, ignore_index=True)
+        frames.append(with_probabilities(frame, np.asarray(rec["probs"]), data.labels))
+    return summarise(run, pd.concat(frames, ignore_index=True), data.labels, done, params)
+
+
+def with_probabilities(frame: pd.DataFrame, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
+    """A predictions table's predicted, predicted_emotion and p_LABEL columns from class probabilities."""
+    frame = frame.copy()
+    frame["predicted"] = probs.argmax(1)
+    frame["predicted_emotion"] = [labels[i] for i in frame["predicted"]]
+    for j, label in enumerate(labels):
+        frame[f"p_{label}"] = probs[:, j]
+    return frame
+
+
+def summarise(run: RunFolder, predictions: pd.DataFrame, labels: list[str], done: dict, params: int) -> dict:
+    """predictions.csv written, and results.json's content: pooled scores, per fold, speaker and corpus."""
     write_atomic(run.predictions_path, predictions.to_csv(index=False).encode())
-    pooled = scores(predictions["label"].to_numpy(), predictions["predicted"].to_numpy(), len(data.labels))
+    pooled = scores(predictions["label"].to_numpy(), predictions["predicted"].to_numpy(), len(labels))
     return {
         "ua": pooled["ua"],
         "wa": pooled["wa"],
         "macro_f1": pooled["macro_f1"],
-        "labels": data.labels,
+        "labels": labels,
         "confusion": pooled["confusion"],
         "recall": pooled["recall"],
         "support": pooled["support"],
         "per_fold": {name: rec["metrics"] | {"test_speakers": rec["test_speakers"], "best_epoch": rec.get("best_epoch")}
                      for name, rec in done.items()},
-        "per_speaker": grouped_scores(predictions, "speaker", len(data.labels)),
-        "per_corpus": grouped_scores(predictions, "corpus", len(data.labels)),
+        "per_speaker": grouped_scores(predictions, "speaker", len(labels)),
+        "per_corpus": grouped_scores(predictions, "corpus", len(labels)),
         "fold_ua_mean": float(np.mean([rec["metrics"]["ua"] for rec in done.values()])),
         "fold_ua_std": float(np.std([rec["metrics"]["ua"] for rec in done.values()])),
         "params": params,
