@@ -25,7 +25,8 @@ from pathlib import Path
 from ser_core.config import RunSpec
 from ser_core.paths import jobs_dir
 from ser_core.quickstart import quickstart_run
-from ser_core.training.runs import RunFolder, read_json, write_json
+from ser_core.files import write_json
+from ser_core.training.runs import RunFolder, read_json
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 AUTOSTART_OFF = "SER_NO_AUTOSTART"  # set to 1 (tests) and the first launch waits for the button

@@ -47,7 +47,7 @@ def list_run_folders() -> list[RunFolder]:
 
 
 def finished_runs(need_model: bool = False) -> list[RunFolder]:
-    """Runs with results.json (and model.pt when `need_model`), newest first."""
+    """Runs with results.json (and a final model when `need_model`), newest first."""
     return [
         run for run in list_run_folders()
         if run.results_path.is_file() and (run.final_model_path is not None or not need_model)

@@ -11,7 +11,7 @@ import streamlit as st
 from app import jobs, state
 from ser_core.quickstart import demo_manifest_path, quickstart_run
 from ser_core.training.progress import format_eta, progress
-from ser_core.training.runs import RunFolder
+from ser_core.training.runs import FUSION_MODEL_FILE, RunFolder
 
 
 def device_note() -> str:
@@ -43,6 +43,15 @@ def _followed(folder: str, view: Callable[[str, jobs.Job | None, bool], None]) -
     if not running and st.session_state.pop(f"following_{folder}", False):
         st.rerun()  # it just ended: refresh the whole page, not only this view
     view(folder, job, running)
+
+
+def no_map_reason(run: RunFolder) -> str:
+    """Why a run has no embeddings to map."""
+    final = run.final_model_path
+    if final is not None and final.name == FUSION_MODEL_FILE:
+        return "A fusion has no embeddings of its own, so it has no map: explore either of its two runs."
+    return ("This run has no embeddings: it was trained without a final model. "
+            "Train a run with its final model (the default) to explore it.")
 
 
 def run_label(run: RunFolder) -> str:

@@ -21,8 +21,7 @@ def explore_page() -> None:
     if run is None:
         return
     if not run.embeddings_path.is_file():
-        st.info("This run has no embeddings: it was trained without a final model. "
-                "Train a run with its final model (the default) to explore it.", icon=":material/info:")
+        st.info(widgets.no_map_reason(run), icon=":material/info:")
         return
     _, table = explore.map_table(run)
     if "predicted_emotion" not in table.columns:

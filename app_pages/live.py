@@ -28,8 +28,7 @@ def live_page() -> None:
     else:
         clip = st.file_uploader("Upload a clip", type=sorted(ext[1:] for ext in AUDIO_EXTENSIONS), key="live_upload")
     if clip is None:
-        st.caption(f"The model knows {', '.join(predictor.labels)}; it listens to windows of "
-                   f"{predictor.features.window_seconds:.1f} s, so a longer clip also gets a timeline.")
+        st.caption(f"The model knows {', '.join(predictor.labels)}; it listens to {predictor.listens}.")
     else:
         data = clip.getvalue()
         try:
@@ -62,13 +61,14 @@ def _prediction(prediction: Prediction) -> None:
     if prediction.timeline:
         right.plotly_chart(explore.timeline_figure(prediction), key="live_timeline")
     else:
-        right.caption("The clip fits in one window of the model: one prediction, no timeline.")
+        right.caption("One prediction for the whole clip: it fits in one window of the model, or the model "
+                      "hears a clip at once.")
 
 
 def _placement(run: RunFolder, prediction: Prediction) -> None:
     st.subheader("Where it lands on the map")
     if not run.embeddings_path.is_file():
-        st.caption("This run has no embeddings (no final model), so it has no map.")
+        st.caption(widgets.no_map_reason(run))
         return
     _, table = explore.map_table(run)
     if "predicted_emotion" not in table.columns:

@@ -33,10 +33,6 @@ def manifest_labels(path: str, mtime: float) -> tuple[list[str], list[str]]:
     return sorted(manifest["emotion"].unique()), sorted(manifest["corpus"].unique())
 
 
-def _numbers(text: str) -> list[int]:
-    return [int(v) for v in text.replace(" ", "").split(",") if v]
-
-
 def new_run() -> None:
     """Recipe, model and the settings that matter; Start writes the resolved spec and launches `ser train --config`."""
     manifests = state.list_manifests()
@@ -127,7 +123,7 @@ def new_run() -> None:
         run_name = c[1].text_input("Run name", placeholder=f"{model}-{name}-<time>")
         more = st.text_area("Other settings", placeholder="train.label_smoothing=0.05\nmodel.dropout=0.2",
                             help="Any setting as KEY=VALUE, one a line (model.*, features.*, features.audio.*, "
-                                 "train.*), as `ser train --set` takes them; the resolved settings below list "
+                                 "train.*), as `ser train --set` takes them; the recipe's resolved settings above list "
                                  "every key")
         if not st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:"):
             return
@@ -140,8 +136,6 @@ def new_run() -> None:
         "train.ema": float(ema), "train.select": select, "train.device": device, "train.final_model": final,
     }
     try:
-        if "model.channels" in overrides:
-            overrides["model.channels"] = _numbers(overrides["model.channels"])
         overrides |= dict(parse_override(line) for line in more.splitlines() if line.strip())
         spec = resolve(recipe, overrides)
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")

@@ -44,7 +44,8 @@ from ser_core.corpora.vocabulary import EMOTIONS  # noqa: E402
 from ser_core.embedding import Projector, projection_path  # noqa: E402
 from ser_core.previews import PreviewConfig  # noqa: E402
 from ser_core.quickstart import quickstart_run  # noqa: E402
-from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, write_atomic  # noqa: E402
+from ser_core.files import write_atomic  # noqa: E402
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder  # noqa: E402
 
 
 def mixture(n: int, dims: int = 64, clusters: int = 6, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -331,6 +331,9 @@ class RunSpec:
         if not isinstance(self.model, model_config_class(self.model_name)):
             raise ValueError(f"{self.model_name} takes {model_config_class(self.model_name).__name__}, "
                              f"got {type(self.model).__name__}")
+        if isinstance(self.model, FunctionalsConfig) and self.features.normalization == "utterance":
+            raise ValueError("the functionals model reads one vector a clip, which utterance normalisation "
+                             "maps to zeros: use speaker, global or none")
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -31,8 +31,7 @@ from torch import nn
 from ser_core.embedding import load_embeddings
 from ser_core.files import write_atomic, write_json
 from ser_core.predict import Predictor
-from ser_core.training.linear import MODEL_FILE as LINEAR_MODEL_FILE
-from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder
+from ser_core.training.runs import EMBEDDED_COLUMNS, FUSION_MODEL_FILE, LINEAR_MODEL_FILE, RunFolder
 
 FORMAT = "ser-explorer-export/1"
 FILES = ("model.pt2", "model.json", "embeddings.csv", "predictions.csv", "results.json")
@@ -70,9 +69,12 @@ class _LogitsAndEmbedding(nn.Module):
 def export_run(run_path: str | Path, out: str | Path, overwrite: bool = False) -> dict:
     """Export a finished run's final model and tables into folder `out`; returns model.json's content."""
     run, out = RunFolder(run_path), Path(out)
-    if (run.path / LINEAR_MODEL_FILE).is_file():
+    final = run.final_model_path
+    if final is not None and final.name == LINEAR_MODEL_FILE:
         raise ValueError(f"{run.path}: the functionals model is not exported as a torch program; its "
                          f"{LINEAR_MODEL_FILE} (coefficients, statistics, labels) loads with numpy alone")
+    if final is not None and final.name == FUSION_MODEL_FILE:
+        raise ValueError(f"{run.path}: a fusion is not one program; export its two member runs")
     if not run.model_path.is_file():
         raise FileNotFoundError(f"{run.path}: no final model (model.pt) to export; was it trained with --no-final?")
     if out.exists() and any(out.iterdir()) and not overwrite:

@@ -27,8 +27,9 @@ from ser_core.features.normalize import Stats, fit_stats
 from ser_core.features.normalize import speaker_stats as stats_per_speaker
 from ser_core.features.volume import sliding_volumes
 from ser_core.models import build_model
-from ser_core.training.linear import MODEL_FILE, LinearModel, load_linear
+from ser_core.training.linear import LinearModel, load_linear
 from ser_core.training.metrics import grouped_scores, scores
+from ser_core.training.runs import FUSION_MODEL_FILE, MODEL_FILE, RunFolder
 
 
 @dataclass
@@ -63,14 +64,13 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
-        """A run folder's final model (model.pt, or model.npz for the functionals model), or a model file."""
+        """A run folder's final model (model.pt, model.npz or fusion.json: RunFolder.final_model_path) or such a file."""
         path = Path(path)
-        if path.is_dir() and (path / "fusion.json").is_file():
-            return FusionPredictor.load_json(path / "fusion.json", device)
-        linear = path / MODEL_FILE if path.is_dir() else path
-        if linear.suffix == ".npz" and linear.is_file():
-            return FunctionalsPredictor.load_npz(linear)
-        checkpoint_path = path / "model.pt" if path.is_dir() else path
+        checkpoint_path = (RunFolder(path).final_model_path or path / MODEL_FILE) if path.is_dir() else path
+        if checkpoint_path.name == FUSION_MODEL_FILE:
+            return FusionPredictor.load_json(checkpoint_path, device)
+        if checkpoint_path.suffix == ".npz":
+            return FunctionalsPredictor.load_npz(checkpoint_path)
         if not checkpoint_path.is_file():
             raise FileNotFoundError(
                 f"{checkpoint_path}: no model file (was the run trained with --no-final, or is it still running?)"
@@ -98,6 +98,12 @@ class Predictor:
     def stored_features(self) -> FeatureConfig | FunctionalsFeatures:
         """What the model reads of a clip, as the feature store computes it."""
         return self.features
+
+    @property
+    def listens(self) -> str:
+        """How the model hears a clip, for people."""
+        return (f"windows of {self.features.window_seconds:.1f} s, so a longer clip also gets a timeline "
+                "(the mean of its windows is the clip's prediction)")
 
     def log_mel(self, source: AudioSource, name: str | None = None) -> np.ndarray:
         """The clip's raw log-mel (T, F); AudioError names the clip if it cannot be used."""
@@ -183,6 +189,10 @@ class FunctionalsPredictor(Predictor):
     def stored_features(self) -> FunctionalsFeatures:
         return self.functionals_features
 
+    @property
+    def listens(self) -> str:
+        return f"the whole clip at once, as its {self.functionals_features.feature_set} functionals: no timeline"
+
     def featurize(self, source: AudioSource, name: str | None = None) -> np.ndarray:
         """The clip's functionals (1, D); AudioError names the clip if it cannot be used."""
         return self._featurize_with_length(source, name)[0]
@@ -230,15 +240,23 @@ class FusionPredictor(Predictor):
     @classmethod
     def load_json(cls, path: Path, device: str = "cpu") -> "FusionPredictor":
         record = json.loads(Path(path).read_text())
-        members = tuple(Predictor.load(member, device=device) for member in record["members"])
+        members = tuple(Predictor.load(Path(path).parent / member, device=device) for member in record["members"])
         if any(m.labels != record["labels"] for m in members):
             raise ValueError(f"{path}: its two models no longer predict the emotions {record['labels']}")
         return cls(members, float(record["weight"]), list(record["labels"]))
 
     @property
+    def listens(self) -> str:
+        return (f"two models, their probabilities blended ({self.weight:.1f} of the first): "
+                f"{self.members[0].listens}; and {self.members[1].listens}")
+
+    @property
     def stored_features(self):
         raise ValueError("a fusion reads two kinds of features; score it with ser compare or ser evaluate "
                          "on its members")
+
+    def predict_mel(self, mel: np.ndarray, source: str = "<array>", speaker_stats: Stats | None = None) -> Prediction:
+        raise ValueError("a fusion reads two kinds of features: predict files or clips with it, not one array")
 
     def _fuse(self, a: Prediction, b: Prediction) -> Prediction:
         probs = {k: self.weight * a.probabilities[k] + (1 - self.weight) * b.probabilities[k] for k in self.labels}

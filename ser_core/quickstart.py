@@ -15,7 +15,7 @@ from ser_core.recipes import resolve
 from ser_core.training.runs import RunFolder
 
 QUICKSTART_RUN = "demo-cnn3d-tiny"
-QUICKSTART_SPEC = resolve("demo", {"model.name": "cnn3d", "train.split": "kfold:5"})
+QUICKSTART_SPEC = resolve("demo")
 
 
 def demo_manifest_path() -> Path:

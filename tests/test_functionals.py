@@ -155,3 +155,19 @@ def test_fusing_two_runs_on_the_same_folds(functionals_run, trained_run, tmp_pat
     first.write_text(json.dumps(record))
     with pytest.raises(ValueError, match="keeps no validation predictions"):
         fuse_runs(RunFolder(trained_run), stale, tmp_path / "fused3")
+
+
+def test_folds_without_validation_speakers_fuse_evenly(functionals_run, trained_run, tmp_path):
+    import shutil
+
+    from ser_core.training.fusion import fuse_runs
+
+    copies = [RunFolder(shutil.copytree(run, tmp_path / name)) for run, name in
+              ((trained_run, "a"), (functionals_run.path, "b"))]
+    for copy in copies:
+        for path in (copy.path / "folds").glob("*.json"):
+            record = json.loads(path.read_text()) | {"val_paths": [], "val_labels": [], "val_probs": []}
+            path.write_text(json.dumps(record))
+    results = fuse_runs(*copies, tmp_path / "fused")
+    assert results["weights"] == [0.5, 0.5, 0.5]
+    assert RunFolder(tmp_path / "fused").status()["state"] == "finished"

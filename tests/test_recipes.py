@@ -71,6 +71,7 @@ def test_overrides_dotted_and_shorthands(tmp_path):
     ({"model.kernel": [3, 3]}, r"model.kernel takes a list of 3 whole numbers"),
     ({"model.name": "resnet"}, r"unknown model 'resnet'; known: \['cnn2d', 'cnn3d', 'cnn_lstm', 'functionals'\]"),
     ({"train.select": "first"}, r"select must be best or last"),
+    ({"model.name": "functionals", "features.normalization": "utterance"}, r"maps to zeros: use speaker"),
 ])
 def test_a_bad_key_or_value_is_named(overrides, message):
     with pytest.raises(ValueError, match=message):
@@ -94,6 +95,11 @@ def test_a_bad_recipe_file_is_named(tmp_path):
     mine.write_text('model = "cnn2d"\n[train]\nepochs = 7\n[models.cnn2d]\nchannels = [5, 6]\n')
     spec = resolve(mine)
     assert (spec.recipe, spec.model_name, spec.train.epochs, spec.model.channels) == ("long", "cnn2d", 7, (5, 6))
+
+
+def test_a_resolved_spec_is_not_another_models_recipe():
+    with pytest.raises(ValueError, match="holds the settings of cnn3d, not of cnn2d: start cnn2d from a recipe"):
+        resolve(resolve("demo").to_dict(), {"model.name": "cnn2d"})
 
 
 def test_every_key_listed_is_accepted():

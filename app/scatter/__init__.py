@@ -25,7 +25,7 @@ import streamlit as st
 
 from app.charts import TEMPLATE
 from app.previews import static_dir, static_url
-from ser_core.training.runs import write_atomic
+from ser_core.files import write_atomic
 
 _HERE = Path(__file__).parent
 HIGHLIGHT_ROW = -1  # customdata row of a point that is not one of the run's clips

@@ -4,7 +4,8 @@
     ser features -m MANIFEST
     ser train -m MANIFEST --out RUN        ser evaluate RUN -m MANIFEST
     ser predict RUN FILE...                ser sweep -m MANIFEST --k-seg 1,2 --k-mel 3,5
-    ser compare RUN_A RUN_B                ser recipes [show NAME]
+    ser compare RUN_A RUN_B                ser fuse RUN_A RUN_B --out RUN
+    ser recipes [show NAME]
     ser export RUN --out DIR
     ser app
 """

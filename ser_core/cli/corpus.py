@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("features", help="featurise a manifest into the cache (parallel, content-keyed)")
     p.add_argument("-m", "--manifest", required=True)
-    p.add_argument("--recipe", default="paper", help="whose feature settings: a recipe name or file (ser recipes)")
+    p.add_argument("--recipe", default="demo", help="whose features (log-mels, or a functionals model's): "
+                   "a recipe name or file (ser recipes)")
+    p.add_argument("--model", help="the recipe's model whose features to compute (default: the recipe's)")
     p.add_argument("--cache", help="cache folder (default $SER_HOME/cache/features)")
     p.add_argument("--workers", type=int, help="processes (default: all cores)")
     p.set_defaults(handler=features)
@@ -95,7 +97,8 @@ def features(args: argparse.Namespace) -> int:
     from ser_core.features.store import featurize_manifest
     from ser_core.recipes import resolve
 
-    result = featurize_manifest(read_manifest(args.manifest), resolve(args.recipe).features,
+    spec = resolve(args.recipe, {"model.name": args.model} if args.model else {})
+    result = featurize_manifest(read_manifest(args.manifest), spec.stored_features,
                                 cache_dir=args.cache, workers=args.workers)
     print(result.describe())
     for row in result.failures.head(20).itertuples():

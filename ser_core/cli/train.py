@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="speaker-independent cross-validation into a run folder",
-                       epilog="Settings: a recipe (ser recipes), then --config, then the shorthand flags, then --set.")
+                       epilog="Settings: a recipe (--recipe) or a file (--config), then the shorthand flags, then --set.")
     p.add_argument("-m", "--manifest", help="manifest CSV (ser corpus prepare); default: the one --config names")
     p.add_argument("--out", required=True, help="run folder to write")
     add_training_options(p)
@@ -27,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=recipes)
 
     p = sub.add_parser("predict", help="predict the emotion of audio files with a trained run")
-    p.add_argument("run", help="run folder (or model.pt)")
+    p.add_argument("run", help="run folder (or its model file)")
     p.add_argument("files", nargs="+", help="audio files (wav, flac, ogg, mp3, ...)")
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--same-speaker", action="store_true",
@@ -79,7 +78,7 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--preset", choices=sorted(PRESET_RECIPES), help="old name of a recipe: tiny = demo, paper = paper")
     g = p.add_argument_group("shorthands for --set")
     if model:
-        g.add_argument("--model", help="cnn3d, cnn_lstm or cnn2d (model.name)")
+        g.add_argument("--model", help="cnn3d, cnn_lstm, cnn2d or functionals (model.name)")
         g.add_argument("--kernel", help="the model's kernel, e.g. 2,3,5 for cnn3d (model.kernel)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     g.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")

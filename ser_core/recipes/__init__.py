@@ -113,8 +113,12 @@ def resolve(recipe: str | Path | Mapping[str, Any] | Recipe = DEFAULT_RECIPE,
     name = overrides.pop("model.name", None) or recipe.default_model
     model_config_class(name)  # an unknown model is an error here, naming the known ones
     model = dict(data.get("models", {}).get(name) or {})
-    if isinstance(data.get("model"), dict) and data["model"].get("name", DEFAULT_MODEL) == name:
-        model |= {k: v for k, v in data["model"].items() if k != "name"}
+    if isinstance(data.get("model"), dict):  # a resolved spec: one model's every setting
+        if data["model"].get("name", DEFAULT_MODEL) != name and name not in data.get("models", {}):
+            raise ValueError(f"{where} holds the settings of {data['model'].get('name')}, not of {name}: "
+                             f"start {name} from a recipe (ser recipes)")
+        if data["model"].get("name", DEFAULT_MODEL) == name:
+            model |= {k: v for k, v in data["model"].items() if k != "name"}
     sections = {"model": model, "features": dict(data.get("features") or {}), "train": dict(data.get("train") or {})}
     sections["features"]["audio"] = dict(sections["features"].get("audio") or {})
     classes = {"model": MODEL_CONFIGS[name], "features": FeatureConfig, "features.audio": AudioConfig,

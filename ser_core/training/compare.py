@@ -1,7 +1,7 @@
 """Paired comparison of two runs on the same folds: is A's UA different from B's, beyond the noise?
 
     comparison = compare_runs(RunFolder("runs/cnn3d"), RunFolder("runs/cnn_lstm"))
-    comparison["summary"]   # "cnn3d − cnn_lstm: +0.071 UA over 24 speakers, p = 0.003: ..."
+    comparison["summary"]   # "cnn3d − cnn_lstm: +D UA over N speakers, p = P: ..."
 
 Two runs compare only when they tested the same clips in the same folds with the same
 labels; otherwise the reason is the error. The unit of the paired test is the speaker

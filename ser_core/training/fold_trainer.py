@@ -26,7 +26,8 @@ from ser_core.models import create_model
 from ser_core.training.batches import WindowBatcher
 from ser_core.training.dataset import Dataset
 from ser_core.training.metrics import scores
-from ser_core.training.runs import versions, write_atomic
+from ser_core.files import write_atomic
+from ser_core.training.runs import MODEL_FILE, versions
 from ser_core.training.step import TrainStep
 
 
@@ -58,8 +59,8 @@ class FoldTrainer:
     def param_count(self) -> int:
         return sum(p.numel() for p in self.new_model().parameters())
 
-    def save(self, path: Path, model: torch.nn.Module, stats: Stats) -> None:
-        """Weights plus everything needed to predict with no training data present (RUN/model.pt)."""
+    def save(self, folder: Path, model: torch.nn.Module, stats: Stats) -> None:
+        """Weights plus everything needed to predict with no training data present: FOLDER/model.pt."""
         checkpoint = {
             "model_args": model.model_args,
             "spec": self.spec.to_dict(),
@@ -71,7 +72,7 @@ class FoldTrainer:
         }
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
-        write_atomic(path, buffer.getvalue())
+        write_atomic(Path(folder) / MODEL_FILE, buffer.getvalue())
 
     def batcher(self, fit_rows: np.ndarray) -> tuple[WindowBatcher, Stats]:
         """Normalise every clip (global statistics fitted on `fit_rows` only) and move them to the device."""

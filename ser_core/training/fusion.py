@@ -7,11 +7,12 @@ that fold's validation speakers (both runs keep their predictions for them); the
 fold's test speakers are then scored with it, so no test label takes part in the
 choice. The result is a run folder like any other (config.json, folds/, results.json,
 predictions.csv, events.jsonl) whose final model, RUN/fusion.json, names the two runs'
-final models and the mean weight; `Predictor.load` predicts with it.
+final models (relative to it) and the mean weight; `Predictor.load` predicts with it.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -20,11 +21,11 @@ import pandas as pd
 
 from ser_core.training.compare import paired_predictions
 from ser_core.training.metrics import scores
-from ser_core.training.runs import RunFolder, versions, write_json
+from ser_core.files import write_json
+from ser_core.training.runs import FUSION_MODEL_FILE, RunFolder, versions
 from ser_core.training.trainer import summarise, with_probabilities
 
 WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # of run A; B gets the rest
-FUSION_FILE = "fusion.json"
 
 
 def choose_weight(val_a: np.ndarray, val_b: np.ndarray, y: np.ndarray, num_classes: int) -> tuple[float, float]:
@@ -42,19 +43,61 @@ def fuse_runs(a: RunFolder, b: RunFolder, out: str | Path) -> dict:
     run = RunFolder(out)
     if run.exists():
         raise FileExistsError(f"{run.path} already holds a run; pick a new folder")
-    folds_a, folds_b = a.finished_folds(), b.finished_folds()
+    pairs = _fold_pairs(a, b)  # every fold checked before anything is written
     started = time.time()
     run.create()
     config_a = a.config()
     write_json(run.config_path, {
-        "recipe": "", "model": {"name": "fusion", "members": [str(a.path.resolve()), str(b.path.resolve())]},
+        "recipe": "", "model": {"name": "fusion", "members": [str(a.path), str(b.path)]},
         "manifest": config_a.get("manifest"), "labels": labels, "folds": config_a.get("folds", []),
         "train": {"split": config_a.get("train", {}).get("split"), "final_model": True}, "versions": versions(),
     })
     run.set_status("running")
-    run.log("run_start", folds=len(folds_a), labels=labels, members=[a.path.name, b.path.name], resumed=[])
-    done, frames = {}, []
-    for index, name in enumerate(sorted(folds_a)):
+    run.log("run_start", folds=len(pairs), labels=labels, members=[a.path.name, b.path.name], resumed=[])
+    try:
+        done, frames = {}, []
+        for index, (name, ra, rb) in enumerate(pairs):
+            y_val = np.asarray(ra["val_labels"], dtype=np.int64)
+            shape = (len(y_val), len(labels))
+            weight, val_ua = choose_weight(np.asarray(ra["val_probs"]).reshape(shape),
+                                           np.asarray(rb["val_probs"]).reshape(shape), y_val, len(labels))
+            order = {path: i for i, path in enumerate(rb["paths"])}
+            probs_b = np.asarray(rb["probs"])[[order[p] for p in ra["paths"]]]
+            probs = weight * np.asarray(ra["probs"]) + (1 - weight) * probs_b
+            rows = table.set_index("path").loc[ra["paths"]].reset_index()
+            fold_scores = scores(rows["label"].to_numpy(), probs.argmax(1), len(labels))
+            done[name] = {"name": name, "index": index,
+                          "metrics": {k: fold_scores[k] for k in ("ua", "wa", "macro_f1", "n")},
+                          "test_speakers": ra["test_speakers"], "paths": ra["paths"],
+                          "probs": np.round(probs, 5).tolist(), "weight": weight,
+                          "best_val_ua": val_ua if np.isfinite(val_ua) else None}
+            write_json(run.fold_path(name), done[name])
+            run.log("fold_end", fold=name, index=index, folds=len(pairs), weight=weight, **done[name]["metrics"])
+            columns = ["path", "corpus", "speaker", "gender", "emotion", "fold", "label"]
+            frames.append(with_probabilities(rows[columns], probs, labels))
+        results = summarise(run, pd.concat(frames, ignore_index=True), labels, done,
+                            params=sum((r.results() or {}).get("params", 0) for r in (a, b)))
+        weights = [rec["weight"] for rec in done.values()]
+        results |= {"weights": weights, "members": [a.path.name, b.path.name], "wall_s": time.time() - started,
+                    "device": "cpu"}
+        finals = [r.final_model_path for r in (a, b)]
+        if all(finals):  # relative, so a run folder moved with its members still predicts
+            write_json(run.path / FUSION_MODEL_FILE, {"members": [os.path.relpath(p, run.path) for p in finals],
+                                                      "weight": float(np.mean(weights)), "labels": labels})
+        write_json(run.results_path, results)
+    except Exception as exc:
+        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    run.log("run_end", ua=results["ua"], wa=results["wa"], macro_f1=results["macro_f1"], wall_s=results["wall_s"])
+    run.set_status("finished")
+    return results
+
+
+def _fold_pairs(a: RunFolder, b: RunFolder) -> list[tuple[str, dict, dict]]:
+    """(fold, A's record, B's record) for every fold; ValueError when one cannot be fused."""
+    folds_a, folds_b = a.finished_folds(), b.finished_folds()
+    pairs = []
+    for name in sorted(folds_a):
         ra, rb = folds_a[name], folds_b.get(name)
         for who, record in (("A", ra), ("B", rb)):
             if record is None or "val_probs" not in record:
@@ -62,31 +105,5 @@ def fuse_runs(a: RunFolder, b: RunFolder, out: str | Path) -> dict:
                                  "were kept, or not on these folds): train it again to fuse it")
         if ra["val_paths"] != rb["val_paths"]:
             raise ValueError(f"the runs validated {name} on different speakers' clips; they cannot be fused")
-        y_val = np.asarray(ra["val_labels"], dtype=np.int64)
-        weight, val_ua = choose_weight(np.asarray(ra["val_probs"]).reshape(len(y_val), -1),
-                                       np.asarray(rb["val_probs"]).reshape(len(y_val), -1), y_val, len(labels))
-        order = {path: i for i, path in enumerate(rb["paths"])}
-        probs_b = np.asarray(rb["probs"])[[order[p] for p in ra["paths"]]]
-        probs = weight * np.asarray(ra["probs"]) + (1 - weight) * probs_b
-        rows = table.set_index("path").loc[ra["paths"]].reset_index()
-        fold_scores = scores(rows["label"].to_numpy(), probs.argmax(1), len(labels))
-        done[name] = {"name": name, "index": index, "metrics": {k: fold_scores[k] for k in ("ua", "wa", "macro_f1", "n")},
-                      "test_speakers": ra["test_speakers"], "paths": ra["paths"], "probs": np.round(probs, 5).tolist(),
-                      "weight": weight, "best_val_ua": val_ua if np.isfinite(val_ua) else None}
-        write_json(run.fold_path(name), done[name])
-        run.log("fold_end", fold=name, index=index, folds=len(folds_a), weight=weight, **done[name]["metrics"])
-        frames.append(with_probabilities(rows[["path", "corpus", "speaker", "gender", "emotion", "fold", "label"]],
-                                         probs, labels))
-    results = summarise(run, pd.concat(frames, ignore_index=True), labels, done,
-                        params=sum((r.results() or {}).get("params", 0) for r in (a, b)))
-    weights = [rec["weight"] for rec in done.values()]
-    results |= {"weights": weights, "members": [a.path.name, b.path.name], "wall_s": time.time() - started,
-                "device": "cpu"}
-    finals = [r.final_model_path for r in (a, b)]
-    if all(finals):
-        write_json(run.path / FUSION_FILE, {"members": [str(p.resolve()) for p in finals],
-                                            "weight": float(np.mean(weights)), "labels": labels})
-    write_json(run.results_path, results)
-    run.log("run_end", ua=results["ua"], wa=results["wa"], macro_f1=results["macro_f1"], wall_s=results["wall_s"])
-    run.set_status("finished")
-    return results
+        pairs.append((name, ra, rb))
+    return pairs

@@ -4,9 +4,10 @@
 the same folds, checks the same leakage, and writes the same run folder for both. Each
 clip's functionals are one row; per-speaker standardisation uses the same rule as the
 log-mels (a speaker's own unlabelled clips). The regularisation C is chosen on the
-fold's validation speakers, then the model is refitted on training and validation
-speakers together; a fold without validation speakers chooses C on a quarter of its
-training speakers. Test speakers take part in no choice.
+fold's validation speakers and the model fitted on its training speakers, as a network
+early-stops on the one and trains on the other; a fold without validation speakers
+chooses C on a quarter of its training speakers, then fits on all of them. Test
+speakers take part in no choice.
 
 The final model is saved without pickle: RUN/model.npz holds the coefficients, the
 normalisation statistics and a JSON header (labels, settings).
@@ -23,10 +24,6 @@ from typing import Callable
 
 import numpy as np
 from scipy.special import softmax
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import log_loss
-from sklearn.svm import LinearSVC
 
 from ser_core.config import FunctionalsConfig, RunSpec
 from ser_core.features.normalize import Stats, normalize_mels
@@ -34,7 +31,7 @@ from ser_core.files import write_atomic
 from ser_core.training.dataset import Dataset
 from ser_core.training.metrics import scores
 
-MODEL_FILE = "model.npz"
+from ser_core.training.runs import LINEAR_MODEL_FILE
 
 
 @dataclass
@@ -52,7 +49,7 @@ class LinearModel:
 class LinearFoldTrainer:
     """Fits one fold's linear model on some rows and predicts others."""
 
-    def __init__(self, data: Dataset, spec: RunSpec, device=None):
+    def __init__(self, data: Dataset, spec: RunSpec):
         if not isinstance(spec.model, FunctionalsConfig):
             raise ValueError(f"LinearFoldTrainer trains the functionals model, got {spec.model_name}")
         self.data, self.spec, self.train, self.features = data, spec, spec.train, spec.features
@@ -68,6 +65,11 @@ class LinearFoldTrainer:
         return np.concatenate(rows).astype(np.float32), stats
 
     def _fit_one(self, x: np.ndarray, y: np.ndarray, c: float, seed: int) -> LinearModel:
+        # scikit-learn here, not at import: predicting with a saved model.npz needs numpy alone
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.svm import LinearSVC
+
         num_classes = len(self.data.labels)
         if self.config.classifier == "svm":
             model = LinearSVC(C=c, class_weight="balanced", max_iter=self.config.max_iter, random_state=seed)
@@ -88,12 +90,14 @@ class LinearFoldTrainer:
 
     def fit(self, batcher: np.ndarray, train_rows: np.ndarray, val_rows: np.ndarray, seed: int, epochs: int,
             on_epoch: Callable[[dict], None] = lambda e: None) -> tuple[LinearModel, dict]:
-        """Choose C on validation rows (one "epoch" event per candidate), then refit on train + validation."""
+        """Choose C on validation rows (one "epoch" event per candidate); the model is fitted on training rows."""
+        from sklearn.metrics import log_loss
+
         x, y = batcher, self.data.y
         choose_on, fit_on = val_rows, train_rows
         if len(val_rows) == 0:
             choose_on, fit_on = self._inner_split(train_rows, seed)
-        best = {"ua": -1.0, "c": self.config.c_values[0], "epoch": 1}
+        best = {"ua": -1.0, "c": self.config.c_values[0], "epoch": 1, "model": None}
         if len(choose_on) and len(fit_on):
             for i, c in enumerate(self.config.c_values, start=1):
                 if self.stop_flag:
@@ -107,9 +111,10 @@ class LinearFoldTrainer:
                 on_epoch({"epoch": i, "epochs": len(self.config.c_values), "train_loss": train_loss,
                           "val_ua": val["ua"], "val_wa": val["wa"], "c": c, "seconds": time.perf_counter() - t0})
                 if val["ua"] > best["ua"]:
-                    best = {"ua": val["ua"], "c": c, "epoch": i}
-        every = np.concatenate([train_rows, val_rows])
-        model = self._fit_one(x[every], y[every], best["c"], seed)
+                    best = {"ua": val["ua"], "c": c, "epoch": i, "model": model}
+        model = best["model"] if len(val_rows) and best["model"] is not None else None
+        if model is None:  # C came from an inner split (or could not be chosen): fit on every training row
+            model = self._fit_one(x[train_rows], y[train_rows], best["c"], seed)
         return model, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["ua"] >= 0 else None,
                        "c": best["c"]}
 
@@ -130,8 +135,8 @@ class LinearFoldTrainer:
         """What the explorer maps: every clip's standardised functionals."""
         return batcher
 
-    def save(self, path: Path, model: LinearModel, stats: Stats) -> None:
-        save_linear(path.parent / MODEL_FILE, model, self.spec, self.data.labels, stats)
+    def save(self, folder: Path, model: LinearModel, stats: Stats) -> None:
+        save_linear(folder / LINEAR_MODEL_FILE, model, self.spec, self.data.labels, stats)
 
 
 def save_linear(path: Path, model: LinearModel, spec: RunSpec, labels: list[str], stats: Stats) -> None:

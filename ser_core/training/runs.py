@@ -5,7 +5,9 @@
     RUN/folds/NAME.json    a finished fold: metrics and its out-of-fold predictions
     RUN/results.json       final metrics (ua, wa, macro_f1, labels, confusion, per_*)
     RUN/predictions.csv    every test clip's true and predicted label and probabilities
-    RUN/model.pt           weights + model, feature and label settings (final model)
+    RUN/model.pt           weights + model, feature and label settings (final model of a network)
+    RUN/model.npz          or: the functionals model's coefficients, statistics and settings
+    RUN/fusion.json        or: a fusion's two member models and its weight
     RUN/embeddings.npz     the final model's embedding of every clip (for the explorer)
     RUN/status.json        state of the run process: running / finished / stopped / failed
     RUN/failures.csv       clips that could not be used, and why (only when there are some)
@@ -22,8 +24,9 @@ from typing import Any
 
 import pandas as pd
 
-# write_atomic and write_json live in ser_core.files; the trainer, the app and bench import them from here too.
-from ser_core.files import json_ready, write_atomic, write_json  # noqa: F401
+from ser_core.files import json_ready, write_json
+
+MODEL_FILE, LINEAR_MODEL_FILE, FUSION_MODEL_FILE = "model.pt", "model.npz", "fusion.json"  # final models
 
 # What embeddings.npz holds of each clip besides its embedding, so the map needs no manifest.
 EMBEDDED_COLUMNS = ("path", "corpus", "speaker", "emotion", "gender")
@@ -58,7 +61,7 @@ class RunFolder:
 
     @property
     def model_path(self) -> Path:
-        return self.path / "model.pt"
+        return self.path / MODEL_FILE
 
     @property
     def embeddings_path(self) -> Path:
@@ -71,7 +74,7 @@ class RunFolder:
     @property
     def final_model_path(self) -> Path | None:
         """The final model's file: model.pt (a network), model.npz (functionals), fusion.json (a fusion); or None."""
-        for path in (self.model_path, self.path / "model.npz", self.path / "fusion.json"):
+        for path in (self.path / name for name in (MODEL_FILE, LINEAR_MODEL_FILE, FUSION_MODEL_FILE)):
             if path.is_file():
                 return path
         return None

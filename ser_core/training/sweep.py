@@ -15,7 +15,8 @@ import pandas as pd
 from ser_core.config import RunSpec
 from ser_core.training.progress import Progress
 from ser_core.training.progress import progress as run_progress
-from ser_core.training.runs import RunFolder, run_kernel, write_json
+from ser_core.files import write_json
+from ser_core.training.runs import RunFolder, run_kernel
 from ser_core.training.trainer import train_run
 
 

@@ -28,7 +28,8 @@ from ser_core.training.dataset import Dataset, load_dataset
 from ser_core.training.fold_trainer import FoldTrainer, StopRequested
 from ser_core.training.linear import LinearFoldTrainer
 from ser_core.training.metrics import grouped_scores, scores
-from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, versions, write_atomic, write_json
+from ser_core.files import write_atomic, write_json
+from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, versions
 from ser_core.training.splits import Fold, make_folds
 
 
@@ -265,7 +266,7 @@ def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) 
         batcher, every, np.array([], dtype=np.int64), seed=trainer.train.seed + 10_000, epochs=epochs,
         on_epoch=lambda e: run.log("epoch", fold="final", **e),
     )
-    trainer.save(run.model_path, model, stats)
+    trainer.save(run.path, model, stats)
     embeddings = trainer.embed(model, batcher)
     clips = {c: data.manifest[c].fillna("").to_numpy().astype(str) for c in EMBEDDED_COLUMNS}
     buffer = _npz_bytes(embeddings=embeddings.astype(np.float16), **clips)
