@@ -171,3 +171,42 @@ def test_folds_without_validation_speakers_fuse_evenly(functionals_run, trained_
     results = fuse_runs(*copies, tmp_path / "fused")
     assert results["weights"] == [0.5, 0.5, 0.5]
     assert RunFolder(tmp_path / "fused").status()["state"] == "finished"
+
+
+def test_functionals_equal_opensmiles_own_call_on_the_cleaned_audio(tmp_path):
+    import opensmile
+    import soundfile as sf
+
+    from ser_core.audio import load_audio
+
+    config = FunctionalsFeatures(feature_set="egemaps")
+    sf.write(tmp_path / "sad.wav", speak(3, "sad", "f02"), 16000)
+    wave = load_audio(tmp_path / "sad.wav", config.audio)  # cleaned: trimmed, level-normalised
+    smile = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                            feature_level=opensmile.FeatureLevel.Functionals)
+    np.testing.assert_allclose(functionals(wave, config), smile.process_signal(wave, 16000).to_numpy(), rtol=1e-6)
+
+
+def test_the_saved_model_predicts_as_the_trained_one(functionals_run, small_demo):
+    """model.npz (no pickle) on one speaker's clips, normalised by their own statistics as in training,
+    gives the probabilities of its coefficients on the standardised functionals the run mapped."""
+    from ser_core.predict import Predictor
+    from ser_core.training.linear import load_linear
+
+    model, _, _ = load_linear(functionals_run.path / "model.npz")
+    with np.load(functionals_run.embeddings_path) as archive:
+        speakers, paths, x = archive["speaker"], archive["path"], archive["embeddings"].astype(np.float32)
+    mine = speakers == speakers[0]
+    predictions = Predictor.load(functionals_run.path).predict_files(list(paths[mine]), same_speaker=True)
+    got = np.array([[p.probabilities[k] for k in ("angry", "neutral", "sad")] for p in predictions])
+    np.testing.assert_allclose(got, model.probabilities(x[mine]), atol=2e-3)  # the map keeps float16
+
+
+def test_a_run_fused_with_itself_is_the_run(functionals_run, tmp_path):
+    from ser_core.training.compare import compare_runs
+    from ser_core.training.fusion import fuse_runs
+
+    fused = fuse_runs(functionals_run, functionals_run, tmp_path / "self")
+    assert fused["ua"] == functionals_run.results()["ua"] and fused["confusion"] == functionals_run.results()["confusion"]
+    same = compare_runs(functionals_run, functionals_run)
+    assert same["difference"] == 0 and same["p_speakers"] == 1.0 and same["mcnemar"]["p"] == 1.0
