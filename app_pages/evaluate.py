@@ -6,7 +6,7 @@ import streamlit as st
 from app import charts, state, widgets
 from ser_core.export import export_zip
 from ser_core.training.compare import ALPHA, compare_runs
-from ser_core.training.runs import RunFolder
+from ser_core.training.runs import FUSION_MODEL_FILE, RunFolder
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -78,17 +78,14 @@ def evaluate() -> None:
         middle.download_button("predictions.csv", run.predictions_path.read_bytes(),
                                file_name=f"{run.path.name}-predictions.csv", mime="text/csv",
                                icon=":material/download:")
-    if run.final_model_path is not None and run.final_model_path.suffix == ".npz":  # the functionals model
-        right.download_button("model.npz", run.final_model_path.read_bytes(), file_name=f"{run.path.name}-model.npz",
-                              icon=":material/download:",
-                              help="coefficients, normalisation statistics and a JSON header (labels, settings); "
-                                   "numpy.load(..., allow_pickle=False)")
-    elif run.model_path.is_file():  # built only when clicked: torch.export takes a few seconds
+    final = run.final_model_path
+    if final is not None and final.name != FUSION_MODEL_FILE:  # built only when clicked: torch.export takes seconds
         right.download_button("model for use elsewhere (.zip)", lambda: export_zip(run.path),
                               file_name=f"{run.path.name}-export.zip", mime="application/zip",
                               icon=":material/download:",
-                              help="model.pt2 (torch.export), model.json (labels, features, normalisation), "
-                                   "embeddings.csv, predictions.csv, results.json. See `ser export`.")
+                              help="model.pt2 (torch.export; model.npz for the functionals model), model.json "
+                                   "(labels, features, normalisation), embeddings.csv, predictions.csv, "
+                                   "results.json. See `ser export`.")
 
     st.subheader("Paired comparison")
     paired_comparison(run)

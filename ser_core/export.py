@@ -7,6 +7,8 @@
                           torch only: torch.export.load(path).module()(x)
     OUT/model.json        what the program expects: labels, the audio and log-mel
                           settings, the volume's shape, the normalisation statistics
+    (the functionals model: OUT/model.npz, its coefficients, instead of model.pt2, and
+    model.json says how to compute and standardise the functionals it reads)
     OUT/embeddings.csv    every clip's embedding from the final model, with its labels
     OUT/predictions.csv   the run's out-of-fold predictions (copied)
     OUT/results.json      the run's scores (copied)
@@ -34,7 +36,7 @@ from ser_core.predict import Predictor
 from ser_core.training.runs import EMBEDDED_COLUMNS, FUSION_MODEL_FILE, LINEAR_MODEL_FILE, RunFolder
 
 FORMAT = "ser-explorer-export/1"
-FILES = ("model.pt2", "model.json", "embeddings.csv", "predictions.csv", "results.json")
+FILES = ("model.pt2", "model.npz", "model.json", "embeddings.csv", "predictions.csv", "results.json")
 
 # How a waveform becomes the program's input, for whoever rebuilds it without SER Explorer.
 RECIPE = [
@@ -54,6 +56,17 @@ RECIPE = [
 ]
 
 
+# The same for the functionals model (ser_core.training.linear).
+FUNCTIONALS_RECIPE = [
+    RECIPE[0],
+    "functionals: opensmile.Smile(feature_set=FeatureSet.<functionals.opensmile_set>, "
+    "feature_level=FeatureLevel.Functionals).process_signal(y, sample_rate) -> (1, D); NaN -> 0",
+    "normalise: (x - mean) / std per functional; for normalization 'speaker' use the speaker's own statistics "
+    "over several of their clips when at hand, else the statistics given here (all training audio)",
+    "classify: softmax(x @ coef.T + intercept) with model.npz's coef (C, D) and intercept (C,)",
+]
+
+
 class _LogitsAndEmbedding(nn.Module):
     """One forward with both outputs a user wants: the scores and the embedding the explorer maps."""
 
@@ -70,16 +83,17 @@ def export_run(run_path: str | Path, out: str | Path, overwrite: bool = False) -
     """Export a finished run's final model and tables into folder `out`; returns model.json's content."""
     run, out = RunFolder(run_path), Path(out)
     final = run.final_model_path
-    if final is not None and final.name == LINEAR_MODEL_FILE:
-        raise ValueError(f"{run.path}: the functionals model is not exported as a torch program; its "
-                         f"{LINEAR_MODEL_FILE} (coefficients, statistics, labels) loads with numpy alone")
     if final is not None and final.name == FUSION_MODEL_FILE:
         raise ValueError(f"{run.path}: a fusion is not one program; export its two member runs")
-    if not run.model_path.is_file():
-        raise FileNotFoundError(f"{run.path}: no final model (model.pt) to export; was it trained with --no-final?")
+    if final is None:
+        raise FileNotFoundError(f"{run.path}: no final model to export; was it trained with --no-final?")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"{out} is not empty; pick a new folder or pass overwrite=True (--overwrite)")
     predictor = Predictor.load(run.path, device="cpu")
+    if final.name == LINEAR_MODEL_FILE:
+        description = _functionals_description(run, predictor)
+        write_atomic(out / LINEAR_MODEL_FILE, final.read_bytes())
+        return _write_tables(run, out, description)
     model = predictor.model.float().eval()
     f = predictor.features
     example = torch.zeros(2, 1, f.segments, f.segment_frames, f.n_mels)
@@ -105,6 +119,34 @@ def export_run(run_path: str | Path, out: str | Path, overwrite: bool = False) -
         "cross_validation": {k: results.get(k) for k in ("ua", "wa", "macro_f1", "clips", "speakers")},
         "versions": run.config().get("versions", {}),
     }
+    return _write_tables(run, out, description)
+
+
+def _functionals_description(run: RunFolder, predictor) -> dict:
+    """model.json of an exported functionals model: what it reads, how to standardise it, its scores."""
+    from ser_core.features.functionals import OPENSMILE_SETS
+
+    results, f, stats = run.results() or {}, predictor.features, predictor.fallback_stats
+    feature_set = predictor.stored_features.feature_set
+    return {
+        "format": FORMAT,
+        "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "source_run": str(run.path.resolve()),
+        "labels": predictor.labels,
+        "input": {"functionals": feature_set, "opensmile_set": OPENSMILE_SETS[feature_set],
+                  "shape": ["batch", int(stats.mean.shape[0])], "dtype": "float32"},
+        "outputs": {"logits": ["batch", len(predictor.labels)]},
+        "features": {"audio": f.audio.to_dict()},
+        "normalization": {"mode": f.normalization, "mean": stats.mean.tolist(), "std": stats.std.tolist()},
+        "recipe": FUNCTIONALS_RECIPE,
+        "model": {"name": "functionals", "file": LINEAR_MODEL_FILE, "c": predictor.model.c},
+        "cross_validation": {k: results.get(k) for k in ("ua", "wa", "macro_f1", "clips", "speakers")},
+        "versions": run.config().get("versions", {}),
+    }
+
+
+def _write_tables(run: RunFolder, out: Path, description: dict) -> dict:
+    """model.json, the embeddings table and copies of the run's predictions and scores."""
     write_json(out / "model.json", description)
     write_atomic(out / "embeddings.csv", _embeddings_table(run).to_csv(index=False).encode())
     for name in ("predictions.csv", "results.json"):

@@ -14,7 +14,7 @@ import numpy as np
 
 from ser_core.config import FunctionalsFeatures
 
-_OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}
+OPENSMILE_SETS = {"egemaps": "eGeMAPSv02", "compare": "ComParE_2016"}  # our names -> openSMILE's
 
 
 @lru_cache(maxsize=None)
@@ -24,7 +24,7 @@ def _smile(feature_set: str):
     except ImportError:
         raise ImportError("the functionals model needs openSMILE: pip install opensmile "
                           "(or pip install 'ser-explorer[functionals]')") from None
-    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, _OPENSMILE_SETS[feature_set]),
+    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, OPENSMILE_SETS[feature_set]),
                            feature_level=opensmile.FeatureLevel.Functionals)
 
 
@@ -33,6 +33,3 @@ def functionals(wave: np.ndarray, config: FunctionalsFeatures) -> np.ndarray:
     frame = _smile(config.feature_set).process_signal(np.asarray(wave, dtype=np.float32), config.audio.sample_rate)
     return np.nan_to_num(frame.to_numpy(dtype=np.float32)[:1])  # NaN where a descriptor is undefined (no voicing)
 
-
-def functional_names(feature_set: str) -> list[str]:
-    return list(_smile(feature_set).feature_names)
