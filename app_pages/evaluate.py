@@ -4,9 +4,14 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, state, widgets
-from ser_core.export import export_zip
 from ser_core.training.compare import ALPHA, compare_runs
 from ser_core.training.runs import FUSION_MODEL_FILE, RunFolder
+
+
+def _export_zip(run_path) -> bytes:
+    from ser_core.export import export_zip  # torch: imported when the download is asked for, not to draw the page
+
+    return export_zip(run_path)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -80,7 +85,7 @@ def evaluate() -> None:
                                icon=":material/download:")
     final = run.final_model_path
     if final is not None and final.name != FUSION_MODEL_FILE:  # built only when clicked: torch.export takes seconds
-        right.download_button("model for use elsewhere (.zip)", lambda: export_zip(run.path),
+        right.download_button("model for use elsewhere (.zip)", lambda: _export_zip(run.path),
                               file_name=f"{run.path.name}-export.zip", mime="application/zip",
                               icon=":material/download:",
                               help="model.pt2 (torch.export; model.npz for the functionals model), model.json "
