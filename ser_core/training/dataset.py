@@ -59,11 +59,10 @@ def load_dataset(
 
 def _subset(feature_set: FeatureSet, chosen: pd.DataFrame, features: FeatureConfig | FunctionalsFeatures) -> FeatureSet:
     """The packed clips of `chosen`'s paths, with `chosen`'s (possibly merged) emotions."""
-    if type(feature_set.config) is not type(features) or (
+    if not isinstance(features, FeatureConfig) or not isinstance(feature_set.config, FeatureConfig) or (
         feature_set.config.spectrogram_fingerprint() != features.spectrogram_fingerprint()
-        if isinstance(features, FeatureConfig) else feature_set.config != features
     ):
-        raise ValueError("the packed features were made with other settings than this run's")
+        raise ValueError("the packed features are log-mels made with other settings than this run reads")
     position = {p: i for i, p in enumerate(feature_set.manifest["path"])}
     rows = [position[p] for p in chosen["path"] if p in position]
     missing = len(chosen) - len(rows)
