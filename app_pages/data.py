@@ -10,6 +10,7 @@ from app import charts, state
 from ser_core.audio import AudioError, load_audio
 from ser_core.corpora import CORPORA
 from ser_core.corpora.aggregate import aggregate, summarize, write_manifest
+from ser_core.corpora import download
 from ser_core.corpora.archive import extract_upload
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.features import log_mel, to_volume
@@ -77,6 +78,47 @@ def choose_sources() -> list[tuple[str, str]]:
             added.pop(i)
             st.rerun()
     return sources + [s for s in added if s not in sources]
+
+
+def get_corpus() -> None:
+    """A public corpus downloaded with its checksum, unpacked and saved as a manifest; or where to get it."""
+    catalogue = download.sources()
+    name = st.selectbox("Corpus", list(catalogue), format_func=lambda n: catalogue[n].title, key="get_name")
+    src = catalogue[name]
+    st.caption(f"Licence: {src.licence}. Source: {src.homepage}")
+    if not src.automatic:
+        st.info(src.manual, icon=":material/person:")
+        return
+    size = f"{src.size / 1e6:,.0f} MB" if src.size else "Size unknown"
+    if src.hash:
+        st.caption(f"{size}, checked against its published {src.hash.split(':')[0].upper()} before use.")
+    else:
+        st.warning(f"{size}. {src.hash_note}", icon=":material/gpp_maybe:")
+    unverified = not src.hash and st.checkbox("Download it unverified (its SHA-256 is recorded)", key="get_unverified")
+    folder = download.default_folder(name)
+    if not st.button(f"Download into {folder}", disabled=not (src.hash or unverified), key="get_start"):
+        return
+    bar = st.progress(0.0, text=f"Downloading {src.filename}…")
+    shown = [-1]
+
+    def show(done: int, total: int | None) -> None:
+        percent = int(100 * done / total) if total else 0
+        if percent != shown[0]:  # one message per percent, not one per chunk
+            shown[0] = percent
+            of = f" of {total / 1e6:,.1f}" if total else ""
+            bar.progress(percent / 100, text=f"{src.filename}: {done / 1e6:,.1f}{of} MB")
+
+    try:
+        with st.spinner("Downloading, checking and unpacking…"):
+            fetched = download.fetch_corpus(src, folder, unverified=unverified, progress=show)
+    except CorpusError as err:
+        st.error(str(err))
+        return
+    bar.empty()
+    path = write_manifest(fetched.manifest, manifests_dir() / f"{name}.csv")
+    check = f"verified ({fetched.verified_with})" if fetched.verified_with else f"unverified (sha256:{fetched.sha256})"
+    st.success(f"{len(fetched.manifest):,} clips of {name} in {fetched.corpus_dir}, {check}. "
+               f"Saved as the manifest {path.stem!r}: choose it below, or train on it from the Train page.")
 
 
 def summary(manifest: pd.DataFrame) -> None:
@@ -147,6 +189,8 @@ def save_manifest(table: pd.DataFrame) -> None:
 
 def data_page() -> None:
     st.title("Data")
+    with st.expander("Get a corpus", icon=":material/download:"):
+        get_corpus()
     with st.expander("Corpora", expanded=True):
         sources = choose_sources()
     if not sources:
