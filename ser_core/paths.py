@@ -45,6 +45,11 @@ def uploads_dir() -> Path:
     return ser_home() / "uploads"
 
 
+def voices_dir() -> Path:
+    """Voice profiles: a few clips of one person whose statistics normalise that voice (ser_core.voices)."""
+    return ser_home() / "voices"
+
+
 def jobs_dir() -> Path:
     """Logs of background jobs the app started (the first launch's quickstart)."""
     return ser_home() / "jobs"

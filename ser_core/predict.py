@@ -50,6 +50,15 @@ class Prediction:
             "timeline": self.timeline,
         }
 
+    @property
+    def spans_several_windows(self) -> bool:
+        """Whether the timeline tells something: the clip is at least two windows long. A shorter clip's
+        windows overlap almost wholly and say the same thing twice."""
+        if not self.timeline:
+            return False
+        window_s = self.timeline[0]["end_s"] - self.timeline[0]["start_s"]
+        return self.timeline[-1]["end_s"] - self.timeline[0]["start_s"] >= 2 * window_s
+
 
 class Predictor:
     """A trained model with the label map, feature settings and normaliser it needs."""
@@ -113,9 +122,17 @@ class Predictor:
         """What `predict_mel` takes of a clip: its log-mel here."""
         return self.log_mel(source, name=name)
 
-    def predict_file(self, source: AudioSource, name: str | None = None) -> Prediction:
+    def predict_file(self, source: AudioSource, name: str | None = None,
+                     speaker_stats: Stats | None = None) -> Prediction:
+        """One clip; `speaker_stats` (from `speaker_stats_of`, a voice profile) normalise it as its speaker's."""
         label = name or (str(source) if isinstance(source, (str, Path)) else "<audio bytes>")
-        return self.predict_mel(self.featurize(source, name=label), label)
+        return self.predict_mel(self.featurize(source, name=label), label, speaker_stats)
+
+    def speaker_stats_of(self, sources: list[AudioSource], names: list[str] | None = None) -> Stats:
+        """The statistics a speaker of these clips is normalised by: their features pooled, as training pooled
+        each speaker's clips (what `predict_files(..., same_speaker=True)` uses)."""
+        names = names or [str(s) for s in sources]
+        return fit_stats([self.featurize(s, name=n) for s, n in zip(sources, names)])
 
     def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
                       names: list[str] | None = None) -> list[Prediction]:
@@ -203,10 +220,11 @@ class FunctionalsPredictor(Predictor):
         wave = load_audio(source, self.features.audio, name=name)
         return functionals(wave, self.functionals_features), len(wave) / self.features.sample_rate
 
-    def predict_file(self, source: AudioSource, name: str | None = None) -> Prediction:
+    def predict_file(self, source: AudioSource, name: str | None = None,
+                     speaker_stats: Stats | None = None) -> Prediction:
         label = name or (str(source) if isinstance(source, (str, Path)) else "<audio bytes>")
         x, seconds = self._featurize_with_length(source, label)
-        return dataclasses.replace(self.predict_mel(x, label), duration_s=seconds)
+        return dataclasses.replace(self.predict_mel(x, label, speaker_stats), duration_s=seconds)
 
     def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
                       names: list[str] | None = None) -> list[Prediction]:
@@ -262,8 +280,14 @@ class FusionPredictor(Predictor):
         probs = {k: self.weight * a.probabilities[k] + (1 - self.weight) * b.probabilities[k] for k in self.labels}
         return dataclasses.replace(a, emotion=max(probs, key=probs.get), probabilities=probs, timeline=[])
 
-    def predict_file(self, source: AudioSource, name: str | None = None) -> Prediction:
-        return self._fuse(*(m.predict_file(source, name=name) for m in self.members))
+    def speaker_stats_of(self, sources: list[AudioSource], names: list[str] | None = None) -> tuple[Stats, Stats]:
+        """One Stats per member, each from its own features of the clips: pass the pair as `speaker_stats`."""
+        return tuple(m.speaker_stats_of(sources, names) for m in self.members)
+
+    def predict_file(self, source: AudioSource, name: str | None = None,
+                     speaker_stats: tuple[Stats, Stats] | None = None) -> Prediction:
+        pair = speaker_stats or (None, None)
+        return self._fuse(*(m.predict_file(source, name, s) for m, s in zip(self.members, pair)))
 
     def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
                       names: list[str] | None = None) -> list[Prediction]:

@@ -7,6 +7,7 @@
     ser compare RUN_A RUN_B                ser fuse RUN_A RUN_B --out RUN
     ser recipes [show NAME]
     ser export RUN --out DIR
+    ser voice add NAME FILE... | list | remove NAME     ser predict RUN FILE... --voice NAME
     ser app
 """
 
@@ -16,7 +17,7 @@ import argparse
 import sys
 
 from ser_core.audio import AudioError
-from ser_core.cli import compare, corpus, export, serve, train
+from ser_core.cli import compare, corpus, export, serve, train, voice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.register(sub)
     export.register(sub)
     serve.register(sub)
+    voice.register(sub)
     return parser
 
 

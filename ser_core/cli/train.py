@@ -31,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object per file")
     p.add_argument("--same-speaker", action="store_true",
                    help="the files share one speaker: normalise with their joint statistics")
+    p.add_argument("--voice", metavar="NAME", help="normalise with a saved voice profile's statistics (ser voice add)")
     p.add_argument("--device", default="cpu")
     p.set_defaults(handler=predict)
 
@@ -179,16 +180,21 @@ def recipes(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     from ser_core.audio import AudioError
     from ser_core.predict import Predictor
+    from ser_core.voices import load_voice, voice_stats
 
+    if args.voice and args.same_speaker:
+        raise ValueError("give --voice or --same-speaker, not both: each says whose statistics normalise the files")
+    voice = load_voice(args.voice) if args.voice else None
     predictor = Predictor.load(args.run, device=args.device)
     failed = 0
     results = []
+    stats = voice_stats(predictor, voice) if voice else None
     if args.same_speaker:
         results = predictor.predict_files(args.files, same_speaker=True)
     else:
         for path in args.files:
             try:
-                results.append(predictor.predict_file(path))
+                results.append(predictor.predict_file(path, speaker_stats=stats))
             except AudioError as exc:
                 failed += 1
                 print(f"ser: {exc}", file=sys.stderr)
