@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
+
+APP_ROOT = Path(__file__).resolve().parents[1]  # holds streamlit_app.py: the checkout, or the installed package
 
 
 class AppPage(NamedTuple):
-    path: str  # relative to the repository root (not pages/: Streamlit's legacy folder, see README)
+    path: str  # relative to APP_ROOT (not pages/: Streamlit's legacy folder, see README)
     title: str
     icon: str
     what: str = ""  # one line for Home's list of the other pages
+
+    @property
+    def file(self) -> str:
+        """The page's absolute path. Streamlit resolves a relative one against its main script,
+        and `ser app` runs a launcher in $SER_HOME as the main script (ser_core.cli.serve)."""
+        return str(APP_ROOT / self.path)
 
 
 HOME = AppPage("app_pages/home.py", "Home", ":material/home:")

@@ -3,8 +3,9 @@
 Streamlit serves the folder static/ beside streamlit_app.py at app/static/
 (server.enableStaticServing in .streamlit/config.toml): previews go to
 static/previews/, named by content (ser_core.previews), so the browser caches
-them for good. $SER_STATIC_DIR moves the folder (tests write to a temporary one;
-only static/ is served). One batch per run and server process makes the missing
+them for good. $SER_STATIC_DIR moves the folder: `ser app` points it at the static/
+it serves in $SER_HOME/server (never inside an installed package), tests at a
+temporary one (only static/ is served). One batch per run and server process makes the missing
 previews in a background thread; every session shares it.
 """
 

@@ -26,7 +26,7 @@ def home() -> None:
     left, right = st.columns(2)
     for i, page in enumerate(p for p in PAGES if p is not HOME):
         with (left if i % 2 == 0 else right):
-            st.page_link(page.path, label=f"**{page.title}**: {page.what}", icon=page.icon)
+            st.page_link(page.file, label=f"**{page.title}**: {page.what}", icon=page.icon)
 
 
 home()

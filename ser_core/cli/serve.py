@@ -1,14 +1,48 @@
-"""`ser app`: start the Streamlit app on localhost."""
+"""`ser app`: serve the Streamlit app on localhost, from a checkout or from the installed wheel.
+
+The app's files (streamlit_app.py, app/, app_pages/, .streamlit/config.toml) are found
+beside ser_core in a checkout, or in the package `ser_explorer_app` that the wheel
+carries them in (setup.py: a top-level `app` in site-packages could collide with
+another distribution's). The server settings are read from that config.toml and
+passed as flags, so the working directory does not matter. Streamlit serves the
+folder static/ beside its main script, and the installed package may be read-only
+and shared: the main script is therefore a small launcher written to
+$SER_HOME/server/, which runs the real entry, and the app's audio previews go to
+$SER_HOME/server/static/. The server replaces the `ser app` process (exec), so a
+SIGTERM to it stops the server.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-APP_FILE = Path(__file__).resolve().parents[2] / "streamlit_app.py"
+from ser_core.files import write_atomic
+from ser_core.paths import ser_home
+
+APP_PACKAGE = "ser_explorer_app"  # the app's folders inside the wheel (setup.py)
+CHECKOUT = Path(__file__).resolve().parents[2]
+STATIC_DIR_ENV = "SER_STATIC_DIR"  # read by app.previews: where the served static/ is
+
+LAUNCHER = '''"""Written by `ser app`: runs SER Explorer's entry from {root}.
+
+Streamlit serves static/ beside its main script: this launcher is that script, so the
+app writes its audio previews here, never inside the installed package.
+"""
+
+import runpy
+import sys
+
+APP_ROOT = {root!r}
+if APP_ROOT not in sys.path:
+    sys.path.insert(0, APP_ROOT)  # the app's own `app` package first
+runpy.run_path({entry!r}, run_name="__main__")
+'''
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,13 +66,44 @@ def quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
-def run(args: argparse.Namespace) -> int:
-    if not APP_FILE.is_file():
-        raise FileNotFoundError(
-            f"{APP_FILE} not found: `ser app` runs from a source checkout (pip install -e .)"
-        )
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_FILE),
+def app_root() -> Path:
+    """The folder holding streamlit_app.py, app/ and app_pages/: the checkout ser_core runs from,
+    else the installed `ser_explorer_app` package."""
+    if (CHECKOUT / "streamlit_app.py").is_file() and (CHECKOUT / "app_pages").is_dir():
+        return CHECKOUT
+    spec = importlib.util.find_spec(APP_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(f"the app's files ({APP_PACKAGE}) are not installed beside ser_core: "
+                                "reinstall ser-explorer from its wheel, or run from a checkout (pip install -e .)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def settings_flags(config_file: Path) -> list[str]:
+    """A Streamlit config.toml as command-line flags: `--section.key value`, a list's items one flag each."""
+    flags = []
+    for section, options in tomllib.loads(config_file.read_text()).items():
+        for key, value in options.items():
+            for item in value if isinstance(value, list) else [value]:
+                text = str(item).lower() if isinstance(item, bool) else str(item)
+                flags += [f"--{section}.{key}", text]
+    return flags
+
+
+def write_launcher(root: Path, folder: Path) -> Path:
+    """The main script Streamlit runs, in `folder` (static/ beside it is what the server serves)."""
+    launcher = folder / "streamlit_app.py"
+    text = LAUNCHER.format(root=str(root), entry=str(root / "streamlit_app.py"))
+    if not launcher.is_file() or launcher.read_text() != text:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(launcher, text.encode())
+    (folder / "static").mkdir(exist_ok=True)
+    return launcher
+
+
+def server_command(args: argparse.Namespace, root: Path, launcher: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "streamlit", "run", str(launcher),
+        *settings_flags(root / ".streamlit" / "config.toml"),
         "--server.port", str(args.port),
         "--server.address", args.host,
         "--server.headless", str(bool(args.headless)).lower(),
@@ -46,5 +111,14 @@ def run(args: argparse.Namespace) -> int:
         # overflow of the inotify queue while the first launch trains: it is for editing the app.
         "--server.fileWatcherType", "none",
     ]
-    # Streamlit reads .streamlit/config.toml from the working directory: run from the checkout.
-    return subprocess.call(command, cwd=APP_FILE.parent, env=os.environ.copy())
+
+
+def run(args: argparse.Namespace) -> int:
+    root = app_root()
+    launcher = write_launcher(root, ser_home() / "server")
+    command = server_command(args, root, launcher)
+    env = {**os.environ, STATIC_DIR_ENV: str(launcher.parent / "static")}
+    sys.stdout.flush()
+    if os.name == "posix":
+        os.execve(sys.executable, command, env)  # the server becomes this process: signals reach it
+    return subprocess.call(command, env=env)
