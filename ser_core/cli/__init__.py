@@ -1,6 +1,6 @@
 """The `ser` command: every job of the app, headless. A thin layer over ser_core.
 
-    ser corpus list | prepare KIND=DIR ... | demo DIR
+    ser corpus list | prepare KIND=DIR ... | demo DIR | sources | download NAME [--to DIR]
     ser features -m MANIFEST
     ser train -m MANIFEST --out RUN        ser evaluate RUN -m MANIFEST
     ser predict RUN FILE...                ser sweep -m MANIFEST --k-seg 1,2 --k-mel 3,5
