@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app import charts, explore, state, widgets
+from app import charts, clusters, explore, state, widgets
 from ser_core.audio import AudioError
 from ser_core.training.runs import RunFolder
 
@@ -40,6 +40,10 @@ def explore_page() -> None:
         explore.wait_for_map(coords)
         return
     result = explore.show_map(run, table, coords, color_by, key=f"explore_map_{run.path.name}")
+    agreement, silhouette = clusters.cluster_notes(run, coords, method, dims, explore.METHOD_NAMES[method])
+    st.markdown(agreement)
+    if silhouette:
+        st.caption(silhouette)
     _point_details(run, table, result.point)
     _selection(table, result.selection)
 

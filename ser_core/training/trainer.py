@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ser_core.clusters import embedding_clusters
 from ser_core.config import LINEAR_MODELS, RunSpec
 from ser_core.device import describe, pick_device
 from ser_core.features.store import FeatureSet
@@ -136,6 +137,7 @@ def train_run(
             results = _summarise(run, data, folds, done, params=trainer.param_count())
             if train.final_model:
                 _fit_final(run, trainer, data, done)
+                results["clusters"] = embedding_clusters(run.embeddings_path)  # does the space group by emotion?
             results["wall_s"] = time.time() - started  # this process; a resumed run's folds list their own
             results["folds_wall_s"] = sum(rec["wall_s"] for rec in done.values())
             results["device"] = describe(device)
