@@ -36,4 +36,6 @@ PAGES = (
             "record or upload a clip and see what the model hears"),
     AppPage("app_pages/kernels.py", "Kernel study", ":material/grid_on:",
             "which 3D kernel works best, as in the paper"),
+    AppPage("app_pages/claims.py", "Claims", ":material/gavel:",
+            "the paper's three claims, re-tested on your runs, with verdicts"),
 )

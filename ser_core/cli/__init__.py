@@ -6,7 +6,7 @@
     ser predict RUN FILE...                ser sweep -m MANIFEST --k-seg 1,2 --k-mel 3,5
     ser compare RUN_A RUN_B                ser fuse RUN_A RUN_B --out RUN
     ser recipes [show NAME]
-    ser export RUN --out DIR
+    ser export RUN --out DIR                ser claims
     ser voice add NAME FILE... | list | remove NAME     ser predict RUN FILE... --voice NAME
     ser app
 """
@@ -17,7 +17,7 @@ import argparse
 import sys
 
 from ser_core.audio import AudioError
-from ser_core.cli import compare, corpus, export, serve, train, voice
+from ser_core.cli import claims, compare, corpus, export, serve, train, voice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.register(sub)
     train.register(sub)
     compare.register(sub)
+    claims.register(sub)
     export.register(sub)
     serve.register(sub)
     voice.register(sub)
