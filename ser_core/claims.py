@@ -528,7 +528,7 @@ def clusters_card(runs: list[RunFolder], runs_root: Path) -> Card:
                 "projected with t-SNE, the 3D CNN's learned features show distinct clusters of emotions.",
                 UNSETTLED, "")
     cnn3d = [run for run in finished(runs) if model_name(run.config()) == "cnn3d"]
-    measured = next(((run, scores) for run in cnn3d if (scores := run_clusters(run))), None)
+    measured = next(((run, scores) for run in cnn3d if (scores := _readable_clusters(run))), None)
     if measured is None:
         card.reason = "No cnn3d run with embeddings (a final model) yet."
         like = cnn3d[0] if cnn3d else None
@@ -551,6 +551,14 @@ def clusters_card(runs: list[RunFolder], runs_root: Path) -> Card:
     card.evidence.append("The embeddings are the final model's, trained on every clip: the scores say what it "
                          "learned, not how it generalises to new speakers.")
     return card
+
+
+def _readable_clusters(run: RunFolder) -> dict | None:
+    """run_clusters, or None for a run whose embeddings cannot be read (a copy cut short): the card skips it."""
+    try:
+        return run_clusters(run)
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def claim_cards(runs_root: str | Path, sweeps_root: str | Path) -> list[Card]:

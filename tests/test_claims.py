@@ -301,3 +301,10 @@ def test_a_run_without_its_final_model_is_retrained_with_it(tmp_path, manifest):
     (settle,) = card(claim_cards(tmp_path / "runs", tmp_path / "sweeps"), "clusters").settle
     assert spec_from_args(build_parser().parse_args(list(settle.args))).train.final_model is True
     assert settle.out.endswith("nofinal-final")
+
+
+def test_a_run_with_unreadable_embeddings_is_skipped(tmp_path, manifest):
+    run = fake_run(tmp_path / "runs" / "cut", "cnn3d", ALL_RIGHT, manifest)
+    run.embeddings_path.write_bytes(b"not an npz")
+    clusters = card(claim_cards(tmp_path / "runs", tmp_path / "sweeps"), "clusters")
+    assert clusters.verdict == UNSETTLED and clusters.reason.startswith("No cnn3d run with embeddings")
