@@ -125,3 +125,19 @@ def test_format_eta():
     assert format_eta(12.4) == "about 12 s left"
     assert format_eta(150) == "about 2 min left"
     assert format_eta(5400) == "about 1.5 h left"
+
+
+def test_several_folds_in_progress_at_once():
+    """Under the ray executor folds train side by side; each counts its own epochs, a retry restarts one."""
+    events = [{"event": "run_start", "time": 0.0, "folds": 3, "epochs": 4, "resumed": []},
+              {"event": "fold_start", "time": 0.0, "fold": "fold1", "index": 0},
+              {"event": "fold_start", "time": 0.0, "fold": "fold2", "index": 1},
+              epoch("fold1", 0, 1, 1.0), epoch("fold2", 1, 1, 1.0), epoch("fold1", 0, 2, 2.0),
+              {"event": "fold_retry", "time": 2.5, "fold": "fold2", "index": 1, "attempt": 2},
+              {"event": "fold_start", "time": 2.5, "fold": "fold2", "index": 1}]
+    now = progress(events, final_model=False, now=2.5)
+    assert now.fraction == pytest.approx((2 / 4 + 0) / 3)
+    assert now.text == "2 of 3 folds training: fold 1 epoch 2/4, fold 2 epoch 0/4"
+    done = progress(events + [{"event": "fold_end", "time": 3.0, "fold": "fold1", "index": 0}], final_model=False)
+    assert done.fraction == pytest.approx(1 / 3) and done.text == "fold 2/3, epoch 0/4"
+    assert list(curves(events).query("fold == 'fold2'")["epoch"]) == []  # the retry's curve starts afresh

@@ -101,6 +101,16 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--normalization", help="utterance, speaker, global or none")
     g.add_argument("--segments", type=int, help="segments S per window")
     g.add_argument("--segment-frames", type=int, help="frames L per segment")
+    g = p.add_argument_group("where the folds run (not a setting: a run may resume under another executor)")
+    g.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: one fold after another in this process; ray: folds as Ray tasks, several at once "
+                        '(pip install "ser-explorer[ray]")')
+    g.add_argument("--address", help="ray: a cluster's address, auto or HOST:PORT (default: a local cluster "
+                                     "sized to this machine)")
+    g.add_argument("--cpus-per-task", type=float, default=1.0, help="ray: CPUs each fold reserves")
+    g.add_argument("--gpus-per-task", type=float, default=0.0, help="ray: GPUs each fold reserves; 0.25 = four folds "
+                                                                    "share a GPU; 0 = train on the CPU")
+    g.add_argument("--retries", type=int, default=2, help="ray: further attempts of a fold whose worker died")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -124,6 +134,20 @@ def spec_from_args(args: argparse.Namespace):
     return resolve(source, overrides_from_args(args))
 
 
+def executor_from_args(args: argparse.Namespace):
+    """The executor the flags choose (the local loop unless --executor ray)."""
+    from importlib.util import find_spec
+
+    from ser_core.training.executors import RAY_MISSING, ExecutorConfig, make_executor
+
+    if args.executor == "local" and (args.address or args.gpus_per_task):
+        raise ValueError("--address and --gpus-per-task are for --executor ray")
+    if args.executor == "ray" and find_spec("ray") is None:
+        raise ValueError(RAY_MISSING)
+    return make_executor(ExecutorConfig(args.executor, args.address, args.cpus_per_task, args.gpus_per_task,
+                                        args.retries))
+
+
 def _csv(text: str, cast=str) -> tuple:
     return tuple(cast(v.strip()) for v in text.split(",") if v.strip())
 
@@ -142,10 +166,10 @@ def train(args: argparse.Namespace) -> int:
     manifest = read_manifest(manifest_path)
     try:
         results = train_run(manifest, args.out, spec, manifest_path=str(Path(manifest_path).resolve()),
-                            resume=args.resume, progress=not args.quiet)
-    except StopRequested:
-        print(f"ser: stopped; finished folds are saved. Continue with: ser train --out {args.out} --resume",
-              file=sys.stderr)
+                            resume=args.resume, progress=not args.quiet, executor=executor_from_args(args))
+    except StopRequested as stop:
+        print(f"ser: stopped{f' ({stop})' if str(stop) else ''}; finished folds are saved. "
+              f"Continue with: ser train --out {args.out} --resume", file=sys.stderr)
         return 130
     print(f"UA {results['ua']:.3f}  WA {results['wa']:.3f}  macro-F1 {results['macro_f1']:.3f}  "
           f"({results['clips']} clips, {results['speakers']} speakers, {len(results['per_fold'])} folds, "
@@ -232,7 +256,7 @@ def sweep(args: argparse.Namespace) -> int:
         table = run_sweep(
             read_manifest(args.manifest), args.out, spec_from_args(args),
             k_seg=_csv(args.k_seg, int), k_mel=_csv(args.k_mel, int), k_frame=args.k_frame,
-            progress=not args.quiet,
+            progress=not args.quiet, executor=executor_from_args(args),
         )
     except StopRequested:
         print("ser: sweep stopped; finished cells are saved. Continue with the same command.", file=sys.stderr)

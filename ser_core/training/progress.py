@@ -6,7 +6,8 @@
 
 Events are the dicts of a run's events.jsonl (RunFolder.events()); see the trainer
 for their names: run_start, fold_start, epoch, fold_end, final_start, final_end,
-run_end, run_stopped, run_failed.
+run_end, run_stopped, run_failed; under the ray executor several folds train at
+once (their events interleave) and fold_retry marks a fold started again.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ class Progress:
     fraction: float
     eta_s: float | None
     phase: str  # "starting", "training", "final", "finished", "stopped", "failed"
-    text: str  # e.g. "fold 2/5, epoch 3/15"
-    fold: int | None = None  # 1-based index of the fold being trained
+    text: str  # e.g. "fold 2/5, epoch 3/15", or "2 of 5 folds training: fold 1 epoch 3/15, fold 2 epoch 1/15"
+    fold: int | None = None  # 1-based index of the fold being trained (the last started, when several are)
     epoch: int | None = None
 
 
@@ -68,21 +69,28 @@ def progress(events: list[dict], final_model: bool = True, now: float | None = N
 
     done_folds = set(start.get("resumed", []))
     done_at_start = len(done_folds) / units
-    partial, fold, epoch, epochs, in_final = 0.0, None, None, None, False
+    # folds in progress (several at once under the ray executor): name -> [1-based index, epoch, epochs]
+    running: dict[str, list] = {}
+    final_partial, final_epoch, final_epochs, in_final = 0.0, None, None, False
     for event in current:
         kind = event.get("event")
         if kind == "fold_start":
-            fold, epoch, epochs, partial = event["index"] + 1, 0, start.get("epochs"), 0.0
+            running[event["fold"]] = [event["index"] + 1, 0, start.get("epochs")]
         elif kind == "final_start":
-            in_final, epoch, epochs, partial = True, 0, event.get("epochs"), 0.0
-        elif kind == "epoch":
-            epoch, epochs = event["epoch"], event.get("epochs", epochs)
-            partial = epoch / max(epochs or 1, 1)
+            in_final, final_epoch, final_epochs, final_partial = True, 0, event.get("epochs"), 0.0
+        elif kind == "epoch" and event.get("fold") == "final":
+            final_epoch, final_epochs = event["epoch"], event.get("epochs", final_epochs)
+            final_partial = final_epoch / max(final_epochs or 1, 1)
+        elif kind == "epoch" and event.get("fold") in running:
+            running[event["fold"]][1:] = [event["epoch"], event.get("epochs", running[event["fold"]][2])]
         elif kind == "fold_end":
             done_folds.add(event["fold"])
-            partial = 0.0
+            running.pop(event["fold"], None)
         elif kind == "final_end":
-            in_final, partial = False, 0.0
+            in_final, final_partial = False, 0.0
+    partial = sum(epoch / max(epochs or 1, 1) for _, epoch, epochs in running.values()) + final_partial
+    by_index = sorted(running.values())
+    fold, epoch = (by_index[-1][0], by_index[-1][1]) if by_index else (None, None)
 
     last = current[-1]
     ended = last.get("event")
@@ -101,10 +109,16 @@ def progress(events: list[dict], final_model: bool = True, now: float | None = N
         rate = (fraction - done_at_start) / elapsed
         eta = max((1.0 - fraction) / rate - (now - last["time"]), 0.0)
     if in_final:
-        return Progress(fraction, eta, "final", f"final model, epoch {epoch}/{epochs}", None, epoch)
-    if fold is None:
+        return Progress(fraction, eta, "final", f"final model, epoch {final_epoch}/{final_epochs}", None,
+                        final_epoch)
+    if not by_index:
         return Progress(fraction, eta, "training", f"{folds} folds, starting")
-    return Progress(fraction, eta, "training", f"fold {fold}/{folds}, epoch {epoch}/{epochs}", fold, epoch)
+    if len(by_index) == 1:
+        text = f"fold {fold}/{folds}, epoch {epoch}/{by_index[0][2]}"
+    else:
+        text = f"{len(by_index)} of {folds} folds training: " + ", ".join(
+            f"fold {index} epoch {e}/{n}" for index, e, n in by_index)
+    return Progress(fraction, eta, "training", text, fold, epoch)
 
 
 def format_eta(seconds: float | None) -> str:

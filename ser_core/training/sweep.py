@@ -7,17 +7,23 @@ stopped continues where it was, and the app can show cells as they finish
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from ser_core.config import RunSpec
+from ser_core.features.store import FeatureSet
+from ser_core.training.dataset import load_dataset
+from ser_core.training.executors import LocalExecutor, RayExecutor
+from ser_core.training.fold_trainer import StopRequested
 from ser_core.training.progress import Progress
 from ser_core.training.progress import progress as run_progress
 from ser_core.files import write_json
 from ser_core.training.runs import RunFolder, run_kernel
-from ser_core.training.trainer import train_run
+from ser_core.training.trainer import StopOnSignals, train_run
 
 
 def cell_name(k_seg: int, k_mel: int) -> str:
@@ -32,24 +38,59 @@ def run_sweep(
     k_mel: tuple[int, ...],
     k_frame: int = 3,
     progress: bool = True,
+    executor: LocalExecutor | RayExecutor | None = None,
 ) -> pd.DataFrame:
-    """Train every cell not yet finished (a cnn3d of `spec` with the cell's kernel); return the table."""
+    """Train every cell not yet finished (a cnn3d of `spec` with the cell's kernel); return the table.
+
+    Locally the cells train one after another; under Ray every cell's folds are submitted together.
+    """
     if spec.model_name != "cnn3d":
         raise ValueError(f"the kernel study trains cnn3d, got {spec.model_name}")
     if not k_seg or not k_mel:
         raise ValueError(f"need at least one k_seg and one k_mel, got {k_seg}, {k_mel}")
     out = Path(out)
-    for ks in k_seg:
-        for km in k_mel:
-            run = RunFolder(out / cell_name(ks, km))
-            if run.results() is not None:
-                continue
-            cell = spec.replace(model=spec.model.replace(kernel=(ks, k_frame, km)),
-                                train=spec.train.replace(final_model=False))
-            train_run(manifest, run.path, cell, resume=run.exists(), progress=progress)
-            table = sweep_table(out)
-            write_json(out / "sweep.json", {"k_frame": k_frame, "cells": table.to_dict(orient="records")})
+    cells = [(ks, km) for ks in k_seg for km in k_mel if RunFolder(out / cell_name(ks, km)).results() is None]
+    table_lock = threading.Lock()  # cells finishing together write sweep.json one at a time
+
+    def train_cell(ks: int, km: int, feature_set: FeatureSet | None = None, bars: bool = progress) -> None:
+        run = RunFolder(out / cell_name(ks, km))
+        cell = spec.replace(model=spec.model.replace(kernel=(ks, k_frame, km)),
+                            train=spec.train.replace(final_model=False))
+        train_run(manifest, run.path, cell, resume=run.exists(), progress=bars,
+                  feature_set=feature_set, executor=executor)
+        with table_lock:
+            write_json(out / "sweep.json", {"k_frame": k_frame, "cells": sweep_table(out).to_dict(orient="records")})
+
+    if executor is None or executor.name == "local" or len(cells) < 2:
+        for ks, km in cells:
+            train_cell(ks, km)
+    else:
+        _train_cells_together(manifest, spec, cells, train_cell, executor, progress)
     return sweep_table(out)
+
+
+def _train_cells_together(manifest, spec: RunSpec, cells: list[tuple[int, int]], train_cell, executor,
+                          progress: bool) -> None:
+    """Every cell's run in a thread of its own, so that the cluster has all cells x folds to schedule.
+
+    The clips are featurised once here; every cell shares those arrays (and so one copy in
+    Ray's object store). A signal sets the executor's stop_flag: each cell stops as `stopped`.
+    """
+    stopper = StopOnSignals()
+    with stopper.installed():
+        data = load_dataset(manifest, spec.train, spec.stored_features, progress=progress)
+        shared = FeatureSet(data.manifest, data.mels, spec.stored_features, data.failures)
+        stopper.targets = [executor]
+        executor.start()
+        with ThreadPoolExecutor(len(cells), thread_name_prefix="sweep-cell") as pool:
+            futures = [pool.submit(train_cell, ks, km, shared, False) for ks, km in cells]
+            errors = [future.exception() for future in futures]
+    stopped = [e for e in errors if isinstance(e, StopRequested)]
+    failed = [e for e in errors if e is not None and not isinstance(e, StopRequested)]
+    if failed:
+        raise failed[0]
+    if stopped:
+        raise stopped[0]
 
 
 def sweep_table(out: str | Path) -> pd.DataFrame:

@@ -26,6 +26,7 @@ from ser_core.config import LINEAR_MODELS, RunSpec
 from ser_core.device import describe, pick_device
 from ser_core.features.store import FeatureSet
 from ser_core.training.dataset import Dataset, load_dataset
+from ser_core.training.executors import FOLD_RECORD_DATA, FoldJob, LocalExecutor, RayExecutor
 from ser_core.training.fold_trainer import FoldTrainer, StopRequested
 from ser_core.training.linear import LinearFoldTrainer
 from ser_core.training.metrics import grouped_scores, scores
@@ -34,18 +35,20 @@ from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, versions
 from ser_core.training.splits import Fold, make_folds
 
 
-class _StopOnSignals:
+class StopOnSignals:
     """SIGTERM / SIGINT stop a run cleanly. While featurising, at once (the feature store's
-    writes are atomic, so nothing half-made survives); once training, after the current
-    step: the loop checks `trainer.stop_flag`, so the finished folds are saved first."""
+    writes are atomic, so nothing half-made survives); once training, every target's
+    `stop_flag` is set: a local fold stops after the current step, the ray executor cancels
+    its tasks, and the finished folds are saved first."""
 
     def __init__(self) -> None:
-        self.trainer: FoldTrainer | None = None
+        self.targets: list = []  # the trainer and the executor, once training
 
     def __call__(self, signum, frame) -> None:
-        if self.trainer is None:
+        if not self.targets:
             raise StopRequested()
-        self.trainer.stop_flag = True
+        for target in self.targets:
+            target.stop_flag = True
 
     @contextmanager
     def installed(self) -> Iterator[None]:
@@ -82,11 +85,14 @@ def train_run(
     cache_dir: str | Path | None = None,
     progress: bool = True,
     feature_set: FeatureSet | None = None,
+    executor: LocalExecutor | RayExecutor | None = None,
 ) -> dict:
     """Cross-validate speaker-independently into run folder `out`; returns results.json's content.
 
     `feature_set` (e.g. `dataset.unpack(...)`) supplies the log-mels instead of the feature store.
+    `executor` trains the folds (executors.py): in this process, one after another (the default), or on Ray.
     """
+    executor = executor or LocalExecutor()
     run = RunFolder(out)
     train = spec.train
     settings = run_config(spec, manifest_path)
@@ -101,7 +107,7 @@ def train_run(
     device = pick_device(train.device)
     started = time.time()
     run.set_status("running")
-    stopper = _StopOnSignals()
+    stopper = StopOnSignals()
     with stopper.installed():
         try:
             data = load_dataset(
@@ -128,12 +134,15 @@ def train_run(
             done = run.finished_folds()
             run.log("run_start", folds=len(folds), epochs=train.epochs, clips=len(data.manifest),
                     labels=data.labels, device=describe(device), resumed=sorted(done),
-                    skipped_files=len(data.failures))
-            stopper.trainer = trainer  # from here on a signal stops after the current step
-            for i, fold in enumerate(_progress(folds, progress, "folds")):
-                if fold.name in done:
-                    continue
-                done[fold.name] = _run_fold(run, trainer, data, fold, i, len(folds))
+                    skipped_files=len(data.failures), executor=executor.name)
+            stopper.targets = [trainer, executor]  # from here on a signal stops the folds, finished ones saved
+            jobs = [FoldJob(fold, i, len(folds)) for i, fold in enumerate(folds) if fold.name not in done]
+            with _fold_bar(len(folds), len(done), progress) as bar:
+                def save(record: dict) -> None:
+                    done[record["name"]] = _save_fold(run, record, len(folds))
+                    bar.update()
+
+                executor.run_folds(run, trainer, data, spec, jobs, save)
             results = _summarise(run, data, folds, done, params=trainer.param_count())
             if train.final_model:
                 _fit_final(run, trainer, data, done)
@@ -146,9 +155,10 @@ def train_run(
                     wall_s=results["wall_s"])
             run.set_status("finished")
             return results
-        except StopRequested:
-            run.log("run_stopped", finished_folds=sorted(run.finished_folds()))
-            run.set_status("stopped")
+        except StopRequested as stop:
+            reason = {"reason": str(stop)} if str(stop) else {}  # e.g. the Ray cluster went away
+            run.log("run_stopped", finished_folds=sorted(run.finished_folds()), **reason)
+            run.set_status("stopped", **reason)
             raise
         except Exception as exc:
             run.log("run_failed", error=f"{type(exc).__name__}: {exc}")
@@ -176,34 +186,11 @@ def changed_work(previous: dict, spec: RunSpec) -> list[str]:
     return changed
 
 
-def _run_fold(run: RunFolder, trainer: FoldTrainer, data: Dataset, fold: Fold, index: int, total: int) -> dict:
-    t0 = time.time()
-    run.log("fold_start", fold=fold.name, index=index, folds=total,
-            train=len(fold.train), val=len(fold.val), test=len(fold.test))
-    batcher, _ = trainer.batcher(np.concatenate([fold.train, fold.val]))
-    model, info = trainer.fit(
-        batcher, fold.train, fold.val, seed=trainer.train.seed + index, epochs=trainer.train.epochs,
-        on_epoch=lambda e: run.log("epoch", fold=fold.name, index=index, folds=total, **e),
-    )
-    probs = trainer.predict(model, batcher, fold.test)
-    fold_scores = scores(data.y[fold.test], probs.argmax(1), len(data.labels))
-    record = {
-        "name": fold.name,
-        "index": index,
-        "metrics": {k: fold_scores[k] for k in ("ua", "wa", "macro_f1", "n")},
-        "test_speakers": sorted(fold.speakers(data.manifest, "test")),
-        "rows": fold.test.tolist(),
-        "paths": data.manifest["path"].to_numpy()[fold.test].tolist(),
-        "probs": np.round(probs, 5).tolist(),
-        # the validation speakers' predictions: what a late fusion may choose its weight on (ser fuse)
-        "val_paths": data.manifest["path"].to_numpy()[fold.val].tolist(),
-        "val_labels": data.y[fold.val].tolist(),
-        "val_probs": np.round(trainer.predict(model, batcher, fold.val), 5).tolist() if len(fold.val) else [],
-        "wall_s": time.time() - t0,
-        **info,
-    }
-    write_json(run.fold_path(fold.name), record)
-    run.log("fold_end", fold=fold.name, index=index, folds=total, **record["metrics"], wall_s=record["wall_s"], **info)
+def _save_fold(run: RunFolder, record: dict, total: int) -> dict:
+    """A finished fold's record into folds/NAME.json, then its fold_end event (its scores and fit info)."""
+    write_json(run.fold_path(record["name"]), record)
+    info = {k: v for k, v in record.items() if k not in FOLD_RECORD_DATA}
+    run.log("fold_end", fold=record["name"], index=record["index"], folds=total, **record["metrics"], **info)
     return record
 
 
@@ -282,9 +269,7 @@ def _npz_bytes(**arrays) -> bytes:
     return buffer.getvalue()
 
 
-def _progress(items, enabled: bool, desc: str):
-    if not enabled:
-        return items
+def _fold_bar(total: int, finished: int, enabled: bool):
     from tqdm import tqdm
 
-    return tqdm(items, desc=desc, unit="fold")
+    return tqdm(total=total, initial=finished, desc="folds", unit="fold", disable=not enabled)

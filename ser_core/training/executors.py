@@ -1,0 +1,256 @@
+"""Executors: how a run's folds are trained. The folds, seeds and fold records are the same either way.
+
+    local   one fold after another in this process (the default; nothing to install)
+    ray     every fold a Ray task, several at once, on a local Ray cluster or one at an
+            address; fractional GPUs let several small models share one GPU
+            (pip install "ser-explorer[ray]")
+
+Under both, the driver alone featurises and writes the run folder: an executor trains
+folds and hands each finished fold's record to `save`, which writes folds/NAME.json
+and the fold_end event. Under Ray the dataset goes into the object store once, a
+worker trains one fold and returns its record, and its events come back through a
+Ray queue for the driver to append to events.jsonl, so the live dashboard shows every
+fold in progress. Stopping sets `stop_flag` (the trainer's signal handler does):
+running tasks are cancelled, finished folds are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from ser_core.config import RunSpec
+from ser_core.training.dataset import Dataset
+from ser_core.training.fold_trainer import StopRequested
+from ser_core.training.metrics import scores
+from ser_core.training.runs import RunFolder
+from ser_core.training.splits import Fold
+
+EXECUTORS = ("local", "ray")
+RAY_MISSING = 'the ray executor needs Ray: pip install "ser-explorer[ray]" (or make ray)'
+# A test hook: "NAME" makes the worker training fold NAME exit after its first epoch on
+# its first attempt, "NAME:every" on every attempt, as a killed worker would.
+CRASH_FOLD_ENV = "SER_CRASH_FOLD"
+
+Log = Callable[..., None]  # run.log's signature: log(event, **fields)
+# A fold record's identity, scores and predictions; its other fields (best_epoch, wall_s, ...) go into fold_end.
+FOLD_RECORD_DATA = ("name", "index", "metrics", "test_speakers", "rows", "paths", "probs",
+                    "val_paths", "val_labels", "val_probs")
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Where and how folds run; not part of the run's settings, so a run may resume under another executor."""
+
+    name: str = "local"  # local | ray
+    address: str | None = None  # ray: "auto", "HOST:PORT", or None for a local cluster sized to this machine
+    cpus_per_task: float = 1.0
+    gpus_per_task: float = 0.0  # 0.25: four folds share a GPU
+    retries: int = 2  # ray: further attempts of a fold whose worker died or failed (e.g. out of GPU memory)
+
+    def __post_init__(self) -> None:
+        if self.name not in EXECUTORS:
+            raise ValueError(f"unknown executor {self.name!r}; choose one of {', '.join(EXECUTORS)}")
+        if self.cpus_per_task <= 0 or self.gpus_per_task < 0 or self.retries < 0:
+            raise ValueError(f"need cpus_per_task > 0, gpus_per_task >= 0 and retries >= 0, got "
+                             f"{self.cpus_per_task}, {self.gpus_per_task}, {self.retries}")
+
+
+@dataclass(frozen=True)
+class FoldJob:
+    """One fold to train: the fold, its index (its seed is train.seed + index) and how many the run has."""
+
+    fold: Fold
+    index: int
+    total: int
+
+
+class FoldFailed(RuntimeError):
+    """A fold failed on every attempt; the folds finished before it are saved and the run resumes from them."""
+
+
+class ClusterLost(StopRequested):
+    """The Ray cluster went away mid-run: the run stops as `stopped`, and resumes from its finished folds."""
+
+
+def make_executor(config: ExecutorConfig | None = None) -> "LocalExecutor | RayExecutor":
+    config = config or ExecutorConfig()
+    return RayExecutor(config) if config.name == "ray" else LocalExecutor()
+
+
+def train_fold(trainer, data: Dataset, job: FoldJob, log: Log) -> dict:
+    """Train one fold and score its test speakers: the fold record saved as folds/NAME.json."""
+    fold, index, total = job.fold, job.index, job.total
+    t0 = time.time()
+    log("fold_start", fold=fold.name, index=index, folds=total,
+        train=len(fold.train), val=len(fold.val), test=len(fold.test))
+    batcher, _ = trainer.batcher(np.concatenate([fold.train, fold.val]))
+    model, info = trainer.fit(
+        batcher, fold.train, fold.val, seed=trainer.train.seed + index, epochs=trainer.train.epochs,
+        on_epoch=lambda e: log("epoch", fold=fold.name, index=index, folds=total, **e),
+    )
+    probs = trainer.predict(model, batcher, fold.test)
+    fold_scores = scores(data.y[fold.test], probs.argmax(1), len(data.labels))
+    return {
+        "name": fold.name,
+        "index": index,
+        "metrics": {k: fold_scores[k] for k in ("ua", "wa", "macro_f1", "n")},
+        "test_speakers": sorted(fold.speakers(data.manifest, "test")),
+        "rows": fold.test.tolist(),
+        "paths": data.manifest["path"].to_numpy()[fold.test].tolist(),
+        "probs": np.round(probs, 5).tolist(),
+        # the validation speakers' predictions: what a late fusion may choose its weight on (ser fuse)
+        "val_paths": data.manifest["path"].to_numpy()[fold.val].tolist(),
+        "val_labels": data.y[fold.val].tolist(),
+        "val_probs": np.round(trainer.predict(model, batcher, fold.val), 5).tolist() if len(fold.val) else [],
+        "wall_s": time.time() - t0,
+        **info,
+    }
+
+
+class LocalExecutor:
+    """Today's loop: each fold in this process, one after another; a stop ends the current fold's step."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.stop_flag = False  # the trainer's own stop_flag is what stops a local fold mid-step
+
+    def run_folds(self, run: RunFolder, trainer, data: Dataset, spec: RunSpec, jobs: list[FoldJob],
+                  save: Callable[[dict], None]) -> None:
+        for job in jobs:
+            save(train_fold(trainer, data, job, run.log))
+
+
+class RayExecutor:
+    """Each fold a Ray task; the driver relays their events, saves their records, retries a lost fold."""
+
+    name = "ray"
+
+    def __init__(self, config: ExecutorConfig):
+        self.config = config
+        self.stop_flag = False
+        self._lock = threading.Lock()  # a sweep's cells submit and relay from several threads
+        self._data_ref: tuple[tuple, object] | None = None  # (what was put, its object ref)
+        self._events = None  # one Ray queue of (run folder, event, fields) for every run of this executor
+
+    def start(self):
+        """Connect to (or start) the cluster, and make the event queue, once; returns the ray module."""
+        try:
+            import ray
+        except ImportError:
+            raise ImportError(RAY_MISSING) from None
+        with self._lock:
+            if not ray.is_initialized():
+                # "local": a new cluster of this machine, never one that `ray start` left running here
+                ray.init(address=self.config.address or "local", include_dashboard=False)
+            if self._events is None:
+                from ray.util.queue import Queue
+
+                self._events = Queue()
+        return ray
+
+    def run_folds(self, run: RunFolder, trainer, data: Dataset, spec: RunSpec, jobs: list[FoldJob],
+                  save: Callable[[dict], None]) -> None:
+        if not jobs:
+            return
+        if spec.train.device not in ("auto", "cpu") and self.config.gpus_per_task == 0:
+            raise ValueError(f"device {spec.train.device!r} under the ray executor needs --gpus-per-task (e.g. 1 or 0.25)")
+        ray = self.start()
+        task = ray.remote(_train_fold_task).options(
+            num_cpus=self.config.cpus_per_task, num_gpus=self.config.gpus_per_task,
+            max_retries=0,  # the driver retries, so that every attempt is logged
+        )
+        data_ref = self._put(ray, data, spec)
+        crash = os.environ.get(CRASH_FOLD_ENV)
+        pending: dict = {}
+
+        def submit(job: FoldJob, attempt: int) -> None:
+            ref = task.remote(data_ref, spec, job, attempt, self.config.gpus_per_task > 0, str(run.path),
+                              self._events, crash)
+            pending[ref] = (job, attempt)
+
+        for job in jobs:
+            submit(job, 1)
+        try:
+            while pending:
+                try:
+                    ready, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+                    self._relay()
+                except (ray.exceptions.RayError, ConnectionError) as exc:  # not a task's failure: the cluster's
+                    raise ClusterLost(f"the Ray cluster went away ({_cause(exc)})") from None
+                if self.stop_flag:
+                    raise StopRequested()
+                for ref in ready:
+                    job, attempt = pending.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        cause = _cause(exc)
+                        if attempt > self.config.retries:
+                            raise FoldFailed(f"fold {job.fold.name} failed on all {attempt} attempts; "
+                                             f"the last: {cause}") from None
+                        run.log("fold_retry", fold=job.fold.name, index=job.index, folds=job.total,
+                                attempt=attempt + 1, error=cause)
+                        submit(job, attempt + 1)
+                        continue
+                    self._relay()  # its last events come before its end
+                    save(record)
+        finally:
+            for ref in pending:
+                try:
+                    ray.cancel(ref, force=True)
+                except (ray.exceptions.RayError, ConnectionError):
+                    pass  # the cluster went with it
+
+    def _relay(self) -> None:
+        """Append the workers' queued events to their runs' events.jsonl, in the order they were put."""
+        with self._lock:
+            waiting = self._events.qsize()
+            for folder, event, fields in self._events.get_nowait_batch(waiting) if waiting else []:
+                RunFolder(folder).log(event, **fields)
+
+    def _put(self, ray, data: Dataset, spec: RunSpec):
+        """The dataset's object ref, put once however many runs (a sweep's cells) train on the same clips."""
+        key = (tuple(data.manifest["path"]), tuple(data.labels), json.dumps(spec.features.to_dict(), sort_keys=True))
+        with self._lock:
+            if self._data_ref is None or self._data_ref[0] != key:
+                self._data_ref = (key, ray.put(data))
+            return self._data_ref[1]
+
+
+def _train_fold_task(data: Dataset, spec: RunSpec, job: FoldJob, attempt: int, use_gpu: bool, run: str, events,
+                     crash: str | None) -> dict:
+    """A Ray task: one fold's record; its events go onto the queue `events` as (run, event, fields)."""
+    import torch
+
+    from ser_core.device import pick_device
+    from ser_core.training.trainer import fold_trainer
+
+    # Ray hides the GPUs a task did not ask for; without one asked for, train on the CPU.
+    device = pick_device(spec.train.device) if use_gpu else torch.device("cpu")
+    fold = job.fold  # its arrays arrive read-only, which torch.from_numpy warns about
+    job = replace(job, fold=replace(fold, train=fold.train.copy(), val=fold.val.copy(), test=fold.test.copy()))
+    trainer = fold_trainer(data, spec, device)
+
+    def log(event: str, **fields) -> None:
+        events.put((run, event, fields))
+        if event == "epoch" and crash in (job.fold.name, f"{job.fold.name}:every") and (
+                attempt == 1 or crash.endswith(":every")):
+            os._exit(1)
+
+    return train_fold(trainer, data, job, log)
+
+
+def _cause(exc: Exception) -> str:
+    """A Ray failure in one line: the task's own exception, or what became of its worker."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        return f"{type(cause).__name__}: {cause}"
+    return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
