@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # on machines with a local CPU wheel pinned in pip's config it resolves to that.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: app test bench browser clean
+.PHONY: app test bench browser clean ray
 
 app: $(VENV)/.installed
 	$(BIN)/ser app
@@ -29,6 +29,10 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
+
+# The ray executor (ser train --executor ray); the dev extra, and so make test, has it too.
+ray: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[ray]"
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/featurize.py

@@ -152,12 +152,14 @@ def write_spec(folder: Path, spec: RunSpec, manifest: str | Path) -> Path:
     return path
 
 
-def start_train(manifest: str | Path, out: str | Path, spec: RunSpec) -> Job:
-    """Launch `ser train --config` with `spec` into folder `out` (which must not hold a run yet)."""
+def start_train(manifest: str | Path, out: str | Path, spec: RunSpec, executor: list[str] = ()) -> Job:
+    """Launch `ser train --config` with `spec` into folder `out` (which must not hold a run yet);
+    `executor`: flags saying where the folds run (e.g. --executor ray), kept for Resume."""
     if RunFolder(out).exists():
         raise FileExistsError(f"{out} already holds a run; pick another name")
     config = write_spec(Path(out), spec, manifest)
-    return launch(["train", "-m", str(manifest), "--config", str(config), "--out", str(out), "--quiet"], out)
+    return launch(["train", "-m", str(manifest), "--config", str(config), "--out", str(out), "--quiet", *executor],
+                  out, meta={"executor": list(executor)})
 
 
 def resume_train(run: RunFolder) -> Job:
@@ -169,12 +171,14 @@ def resume_train(run: RunFolder) -> Job:
         RunSpec.from_dict(config)
     except ValueError as exc:
         raise ValueError(f"{run.path}: {exc}") from None
-    return launch(["train", "--config", str(run.config_path), "--out", str(run.path), "--resume", "--quiet"],
-                  run.path)
+    last = find_job(run.path)
+    executor = last.meta.get("executor", []) if last else []  # where it ran before, if the app launched it
+    return launch(["train", "--config", str(run.config_path), "--out", str(run.path), "--resume", "--quiet",
+                   *executor], run.path, meta={"executor": executor})
 
 
 def start_sweep(manifest: str | Path, out: str | Path, k_seg: list[int], k_mel: list[int], spec: RunSpec,
-                k_frame: int = 3) -> Job:
+                k_frame: int = 3, executor: list[str] = ()) -> Job:
     """Launch `ser sweep` over the k_seg x k_mel grid of cnn3d models of `spec` into folder `out`."""
     if not k_seg or not k_mel:
         raise ValueError(f"choose at least one k_seg and one k_mel, got {k_seg}, {k_mel}")
@@ -182,6 +186,7 @@ def start_sweep(manifest: str | Path, out: str | Path, k_seg: list[int], k_mel: 
     args = [
         "sweep", "-m", str(manifest), "--out", str(out), "--config", str(config),
         "--k-seg", ",".join(map(str, k_seg)), "--k-mel", ",".join(map(str, k_mel)), "--k-frame", k_frame, "--quiet",
+        *executor,
     ]
     return launch(args, out, meta={"k_seg": list(k_seg), "k_mel": list(k_mel), "k_frame": k_frame})
 

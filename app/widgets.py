@@ -25,6 +25,31 @@ def device_note() -> str:
     return "No NVIDIA GPU seen here: auto trains on the CPU (the demo or laptop recipe)."
 
 
+EXECUTOR_CHOICES = {"local": "one fold after another, here", "ray-local": "Ray on this machine",
+                    "ray-address": "Ray at an address"}
+
+
+def executor_args(key: str) -> list[str]:
+    """Where the folds run, as `ser train` / `ser sweep` flags; offered only when Ray is installed.
+    Drawn inside a form, so every field shows at once (a form redraws only when submitted)."""
+    from importlib.util import find_spec
+
+    if find_spec("ray") is None:
+        return []
+    c = st.columns(3)
+    choice = c[0].radio("Run the folds", list(EXECUTOR_CHOICES), format_func=EXECUTOR_CHOICES.get, key=f"{key}_executor",
+                        help="Ray trains several folds at once, on this machine's CPUs and GPUs or on a cluster "
+                             "(ray start --head there); the run folder is the same either way")
+    address = c[1].text_input("Ray address", "auto", key=f"{key}_address",
+                              help="With Ray at an address: auto (a cluster started on this machine) or HOST:PORT")
+    gpus = c[2].number_input("GPUs per fold (Ray)", 0.0, 8.0, 0.0, step=0.25, key=f"{key}_gpus",
+                             help="0.25: four folds share a GPU; 0: the folds train on CPUs")
+    if choice == "local":
+        return []
+    args = ["--executor", "ray"] + (["--address", address.strip()] if choice == "ray-address" else [])
+    return args + (["--gpus-per-task", f"{gpus:g}"] if gpus else [])
+
+
 def follow_job(folder: str | Path, view: Callable[[str, jobs.Job | None, bool], None], every: float) -> None:
     """Draw `view(folder, job, running)` for the job launched in `folder`: while it runs, as a fragment
     that redraws itself every `every` seconds; once it ends, the whole page reruns (its tables, pickers)."""

@@ -34,13 +34,15 @@ def new_sweep() -> None:
         epochs = c[1].number_input("Epochs per cell", 1, 500, 10)
         name = c[2].text_input("Sweep name", placeholder=f"{manifest}-<time>")
         st.caption("Each cell cross-validates one cnn3d: a sweep costs as many trainings as its grid has cells.")
+        executor = widgets.executor_args("sweep")
         if not st.form_submit_button("Start the sweep", type="primary", icon=":material/play_arrow:"):
             return
     out = sweeps_dir() / (name.strip() or f"{manifest}-{time.strftime('%m%d-%H%M%S')}")
     try:
         spec = resolve(recipe, {"model.name": "cnn3d", "train.split": f"kfold:{k}", "train.epochs": int(epochs),
                                 "train.device": device})
-        jobs.start_sweep(manifests[manifest], out, sorted(k_seg), sorted(k_mel), spec, k_frame=int(k_frame))
+        jobs.start_sweep(manifests[manifest], out, sorted(k_seg), sorted(k_mel), spec, k_frame=int(k_frame),
+                         executor=executor)
     except ValueError as err:
         st.error(str(err))
         return

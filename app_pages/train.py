@@ -121,6 +121,7 @@ def new_run() -> None:
                                 format_func={"best": "the best validation epoch", "last": "the last epoch"}.get,
                                 help="best: early stopping on the validation speakers; last: every epoch runs")
         run_name = c[1].text_input("Run name", placeholder=f"{model}-{name}-<time>")
+        executor = widgets.executor_args("train")
         more = st.text_area("Other settings", placeholder="train.label_smoothing=0.05\nmodel.dropout=0.2",
                             help="Any setting as KEY=VALUE, one a line (model.*, features.*, features.audio.*, "
                                  "train.*), as `ser train --set` takes them; the recipe's resolved settings above list "
@@ -139,7 +140,7 @@ def new_run() -> None:
         overrides |= dict(parse_override(line) for line in more.splitlines() if line.strip())
         spec = resolve(recipe, overrides)
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
-        jobs.start_train(path, out, spec)
+        jobs.start_train(path, out, spec, executor)
     except (ValueError, FileExistsError) as err:
         st.error(str(err))
         return

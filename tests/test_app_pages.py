@@ -337,6 +337,19 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
 
 
+def test_new_run_can_train_its_folds_on_ray(saved_manifest, launched):
+    pytest.importorskip("ray")
+    at = page("train")
+    at.radio(key="train_executor").set_value("ray-address")
+    at.text_input(key="train_address").input("10.0.0.5:6379")
+    at.number_input(key="train_gpus").set_value(0.25)
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    (args,) = launched
+    assert args[-6:] == ["--executor", "ray", "--address", "10.0.0.5:6379", "--gpus-per-task", "0.25"]
+    assert "executor" not in json.loads(Path(args[args.index("--config") + 1]).read_text())  # not a setting
+
+
 def test_new_run_names_a_bad_setting(saved_manifest, launched):
     at = page("train")
     next(box for box in at.text_area if box.label == "Other settings").input("train.epochs=many")
