@@ -15,19 +15,26 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
+from threadpoolctl import ThreadpoolController
 
 from app.charts import EMOTION_COLORS, styled
 from app.previews import clip_previews, preview_url
 from app.scatter import hover_map, map_figure
-from app.state import mtime
+from app.state import load_predictor, mtime
 from ser_core.corpora.vocabulary import EMOTIONS
 from ser_core.embedding import METHODS, Projector, load_embeddings, projection, projection_path
 from ser_core.placement import Placement
 from ser_core.predict import Prediction, Predictor
 from ser_core.previews import PreviewJob
+from ser_core.paths import voices_dir
 from ser_core.training.runs import RunFolder
+from ser_core.voices import Voice, load_voice, voice_stamp, voice_stats
 
 METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP"}
+# The BLAS and OpenMP pools numpy and torch loaded. One clip is a few ms of small matmuls and convolutions:
+# on two cores, handing them to a second thread costs more than it saves, many times more on a busy machine
+# (BENCHMARKS.md, "Live: from a recording to its probabilities").
+THREAD_POOLS = ThreadpoolController()
 COLOR_BY = {  # table column -> what the colour means
     "emotion": "Emotion",
     "predicted_emotion": "Predicted emotion",
@@ -225,15 +232,31 @@ def wait_for_map(task: ProjectionTask) -> None:
 # ---------------------------------------------------------------- live prediction
 
 
-def predict_clip(predictor: Predictor, data: bytes, name: str) -> Prediction:
-    """One recorded or uploaded clip; AudioError (with .reason) when it cannot be used."""
-    return predictor.predict_file(bytes(data), name=name)
+def predict_clip(predictor: Predictor, data: bytes, name: str, speaker_stats=None) -> Prediction:
+    """One recorded or uploaded clip, normalised by `speaker_stats` (a voice's) when given; AudioError
+    (with .reason) when it cannot be used."""
+    with THREAD_POOLS.limit(limits=1):
+        return predictor.predict_file(bytes(data), name=name, speaker_stats=speaker_stats)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Measuring your voice…")
+def _voice_stats(model_path: str, model_stamp: float, voices_root: str, name: str, voice_stamp: float):
+    with THREAD_POOLS.limit(limits=1):
+        return voice_stats(load_predictor(model_path), load_voice(name, Path(voices_root)))
+
+
+def voice_stats_for(run: RunFolder, voice: Voice):
+    """The run's statistics of a saved voice, computed once per run and version of the voice (shared:
+    never mutate them); ValueError when the run cannot use a voice."""
+    model_path = run.final_model_path or run.path
+    return _voice_stats(str(run.path), mtime(model_path), str(voices_dir()), voice.name, voice_stamp(voice.name))
 
 
 def predict_as_one_speaker(predictor: Predictor, clips: list[tuple[str, bytes]]) -> list[Prediction]:
     """Clips of one person, normalised by their joint statistics (the speaker mode the run trained with)."""
-    return predictor.predict_files([bytes(data) for _, data in clips], same_speaker=True,
-                                   names=[name for name, _ in clips])
+    with THREAD_POOLS.limit(limits=1):
+        return predictor.predict_files([bytes(data) for _, data in clips], same_speaker=True,
+                                       names=[name for name, _ in clips])
 
 
 @dataclass

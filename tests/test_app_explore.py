@@ -247,3 +247,48 @@ def test_previews_read_while_no_batch_runs_are_final(home, small_demo):
         batch.wait(TIMEOUT)
         names, _, running = clip_previews("moved-corpus", paths)
     assert not running and None not in names
+
+
+def test_live_calibrates_to_a_voice_from_uploads_then_predicts_with_it(with_run):
+    from ser_core.voices import load_voice, voice_stats
+
+    at = page("live")
+    assert at.selectbox(key="live_voice").value == ""  # no voice yet: the training audio's statistics
+    at.radio(key="live_calibration_source").set_value("Upload").run()
+    clips = [(f"{emotion}.wav", speech(emotion=emotion, speaker="f03")) for emotion in ("angry", "sad", "neutral")]
+    silent = ("silent.wav", wav(np.zeros(16000, dtype=np.float32)), "audio/wav")
+    at.file_uploader(key="live_calibration_upload_0").set_value([(n, d, "audio/wav") for n, d in clips] + [silent])
+    at.run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["Not used for calibration (silent.wav): silent: no audible signal."]
+    assert any(c.value.startswith("3 of 5 clips ready") for c in at.caption)
+    at.text_input(key="live_voice_name").input("tester").run()
+    at.button(key="live_save_voice").click().run()
+    assert not at.exception
+    assert at.selectbox(key="live_voice").value == "tester"  # the saved voice is picked
+    assert not any(c.value.startswith("3 of 5") for c in at.caption)  # the recorder starts afresh
+
+    data = speech(emotion="angry", speaker="f03")
+    at.radio(key="live_source").set_value("Upload").run()
+    at.file_uploader(key="live_upload").upload("mine.wav", data, "audio/wav").run()
+    assert not at.exception and not at.warning
+    assert any(c.value.startswith("Normalised by the voice profile 'tester' (3 clips") for c in at.caption)
+    predictor = Predictor.load(with_run.path)
+    stats = voice_stats(predictor, load_voice("tester"))
+    want = predictor.predict_file(data, speaker_stats=stats)
+    metrics = {metric.label: metric.value for metric in at.metric}
+    assert metrics["Emotion"] == want.emotion
+    assert metrics["Probability"] == f"{want.probabilities[want.emotion]:.0%}"
+
+    at.selectbox(key="live_voice").set_value("").run()
+    assert any(c.value.startswith("Normalised by the training audio's statistics") for c in at.caption)
+
+
+def test_live_draws_a_timeline_only_over_several_windows(with_run):
+    at = page("live")
+    at.radio(key="live_source").set_value("Upload").run()
+    at.file_uploader(key="live_upload").upload("short.wav", speech(sentences=1), "audio/wav").run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1  # the probabilities only
+    assert any(c.value.startswith("The clip is one window long") or c.value.startswith("The clip is under two")
+               for c in at.caption)
