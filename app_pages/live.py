@@ -205,6 +205,12 @@ def _session_clips(predictor: Predictor, voice: Voice | None, stats) -> None:
     st.dataframe(rows, hide_index=True, key="live_clips_table",
                  column_config={c: st.column_config.ProgressColumn(c, min_value=0, max_value=1, format="percent")
                                 for c in rows.columns if c.startswith("probability")})
+    used = [f"each clip alone by {normalization_used(predictor)}"]
+    if together:
+        used.append(f"as one speaker by {normalization_used(predictor, own_clips=len(clips))}")
+    if voice is not None:
+        used.append(f"with {voice.name}'s voice by {normalization_used(predictor, voice)}")
+    st.caption("Normalised " + "; ".join(used) + ".")
     if st.button("Forget my clips", key="live_forget"):
         st.session_state.pop(SESSION_CLIPS, None)
         st.rerun()

@@ -30,6 +30,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -83,17 +84,18 @@ def main() -> None:
         batcher, training_stats = trainer.batcher(fold.train)
         model, _ = trainer.fit(batcher, fold.train, fold.val, seed=train.seed + index, epochs=train.epochs)
         predictor = Predictor(model, data.labels, features, training_stats, device)
-        test_mels = [data.mels[i] for i in fold.test]
-        by_speaker = speaker_stats(test_mels, data.speakers[fold.test])
-        for row, mel in zip(fold.test, test_mels):
-            stats = {"speaker": by_speaker[data.speakers[row]], "training": None, "utterance": fit_stats([mel])}
-            for mode in MODES:
-                probabilities = predictor.predict_mel(mel, speaker_stats=stats[mode]).probabilities
-                predicted[mode][row] = data.labels.index(max(probabilities, key=probabilities.get))
-        for speaker in np.unique(data.speakers[fold.test]):
-            rows = fold.test[data.speakers[fold.test] == speaker]
-            calibrate(predictor, data, rows, counts, args.repeats, train.seed + zlib.crc32(speaker.encode()),
-                      calibrated, short)
+        with threadpool_limits(1):  # clip by clip, one thread is faster (BENCHMARKS.md, "Live: from a recording ...")
+            test_mels = [data.mels[i] for i in fold.test]
+            by_speaker = speaker_stats(test_mels, data.speakers[fold.test])
+            for row, mel in zip(fold.test, test_mels):
+                stats = {"speaker": by_speaker[data.speakers[row]], "training": None, "utterance": fit_stats([mel])}
+                for mode in MODES:
+                    probabilities = predictor.predict_mel(mel, speaker_stats=stats[mode]).probabilities
+                    predicted[mode][row] = data.labels.index(max(probabilities, key=probabilities.get))
+            for speaker in np.unique(data.speakers[fold.test]):
+                rows = fold.test[data.speakers[fold.test] == speaker]
+                calibrate(predictor, data, rows, counts, args.repeats, train.seed + zlib.crc32(speaker.encode()),
+                          calibrated, short)
         print(f"  {fold.name}: {len(fold.test)} test clips, {time.time() - started:.0f} s", flush=True)
 
     for mode in MODES:

@@ -158,6 +158,7 @@ def test_live_recordings_of_one_speaker(with_run):
     table = at.dataframe[0].value
     assert list(table["clip"]) == ["angry.wav", "sad.wav"]
     assert set(table["emotion (as one speaker)"]) <= set(with_run.config()["labels"])
+    assert "as one speaker by the joint statistics of these 2 clips" in at.caption[-1].value
 
 
 @pytest.mark.parametrize("clip, problem", [
