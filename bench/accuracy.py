@@ -1,4 +1,4 @@
-"""Speaker-independent UA / WA of cnn3d, cnn_lstm and cnn2d on the development corpora, in one run.
+"""Speaker-independent UA / WA of the models on the development corpora, with paired comparisons, in one run.
 
     python bench/accuracy.py                      # featurise ../shared/corpora (cached)
     python bench/accuracy.py --pack carry         # log-mels packed by bench/pack.py (a GPU server)
@@ -11,6 +11,15 @@ on 2 CPU cores); --smoke runs a few clips through every path. --set takes the ke
     python bench/accuracy.py --recipe laptop --set train.epochs=60 --set features.audio.level=none
     python bench/accuracy.py --corpora savee --extra ravdess --set 'train.merge=["calm=neutral"]'
 
+--models takes cnn3d, cnn_lstm, cnn2d, functionals (the recipe's feature set) or
+functionals:egemaps / functionals:compare, and fusion (the recipe's two members, trained
+first when not in the list, then fused as `ser train --model fusion` does). Every pair
+of a corpus's rows is compared on its folds (ser compare). With --runs DIR the run
+folders stay, and a run already there is resumed, not redone.
+
+    python bench/accuracy.py --recipe laptop --models cnn3d,functionals:egemaps,functionals:compare,fusion \
+        --runs runs/bench-accuracy --out accuracy.json
+
 --extra adds other corpora's speakers to the training side of every fold of a
 leave-one-speaker-out corpus (split loso:NAME): the test speakers, and the labels
 scored, stay the benchmarked corpus's own.
@@ -19,7 +28,9 @@ scored, stay the benchmarked corpus's own.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +44,10 @@ from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.features.store import FeatureSet  # noqa: E402
 from ser_core.paths import development_corpora  # noqa: E402
 from ser_core.recipes import parse_override, resolve  # noqa: E402
+from ser_core.training.compare import compare_runs  # noqa: E402
 from ser_core.training.dataset import unpack  # noqa: E402
+from ser_core.training.fusion import fuse_runs  # noqa: E402
+from ser_core.training.runs import RunFolder  # noqa: E402
 from ser_core.training.trainer import train_run  # noqa: E402
 
 CORPORA = {"ravdess": "kfold:6", "savee": "loso"}
@@ -77,7 +91,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a setting for every run, as ser train --set takes it: --set train.mixup=0.2")
     parser.add_argument("--pack-tag", default="paper", help="with --pack: the tag in the pack's file names")
-    parser.add_argument("--out", help="write the table as JSON here")
+    parser.add_argument("--out", help="write the table as JSON here (after every row)")
+    parser.add_argument("--runs", help="keep the run folders here; a run already in it is resumed, not redone")
     args = parser.parse_args()
 
     overrides = [("train.device", args.device), ("train.final_model", False)]
@@ -91,8 +106,10 @@ def main() -> None:
     not_loso = [corpus for corpus in args.corpora.split(",") if CORPORA[corpus] != "loso"]
     if extra and not_loso:
         parser.error(f"--extra: {not_loso} are not split leave-one-speaker-out; only loso corpora take extra speakers")
-    rows = []
+    rows: list[dict] = []
+    table = {"rows": rows, "comparisons": []}
     with tempfile.TemporaryDirectory() as tmp:
+        runs = Path(args.runs or tmp)
         for corpus in args.corpora.split(","):
             corpus_train = base.train.replace(split=CORPORA[corpus])
             if extra:
@@ -103,25 +120,69 @@ def main() -> None:
                 manifest, feature_set = load(corpus, args.pack, args.pack_tag)
             if args.smoke:
                 manifest = manifest.sample(frac=0.08, random_state=0).reset_index(drop=True)
-            for model in args.models.split(","):
-                spec = resolve(args.recipe, [("model.name", model), *overrides]).replace(train=corpus_train)
-                train = spec.train
-                t0 = time.time()
-                r = train_run(manifest, Path(tmp) / f"{corpus}-{model}", spec, progress=False, feature_set=feature_set)
-                row = {"corpus": corpus, "model": model, "split": train.split, "ua": r["ua"], "wa": r["wa"],
-                       "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
-                       "wall_s": time.time() - t0, "device": r["device"], "epochs": train.epochs,
-                       "best_epochs": [f["best_epoch"] for f in r["per_fold"].values()],
-                       "fold_ua": {name: f["ua"] for name, f in r["per_fold"].items()},
-                       "recall": dict(zip(r["labels"], r["recall"])),
-                       "recipe": args.recipe, "settings": args.set, "spec": spec.to_dict(), "extra": extra}
-                rows.append(row)
-                print(f"{corpus:8s} {model:9s} UA {row['ua']:.3f} (+-{row['fold_ua_std']:.3f} over folds)  "
-                      f"WA {row['wa']:.3f}  F1 {row['macro_f1']:.3f}  {row['params']:,} params  "
-                      f"{row['wall_s']:.1f} s  best epochs {row['best_epochs']}", flush=True)
-    if args.out:
-        Path(args.out).write_text(json.dumps(rows, indent=2))
+            done: dict[str, dict] = {}  # model token -> row, for this corpus
+            for token in args.models.split(","):
+                for needed in members_of(token, args.recipe, overrides):
+                    if needed not in done:
+                        done[needed] = train_row(corpus, needed, manifest, feature_set, corpus_train, runs, args,
+                                                 overrides, extra)
+                rows.append(done[token])
+                table["rows"] = rows
+                if args.out:
+                    Path(args.out).write_text(json.dumps(table, indent=2))
+            for a, b in itertools.combinations(done, 2):
+                comparison = compare_runs(RunFolder(done[a]["run"]), RunFolder(done[b]["run"]), names=(a, b))
+                table["comparisons"].append({"corpus": corpus} | {k: comparison[k] for k in COMPARED})
+                print(f"{corpus:8s} {comparison['summary']}; McNemar p = {comparison['mcnemar']['p']:.2g}",
+                      flush=True)
+            if args.out:
+                Path(args.out).write_text(json.dumps(table, indent=2))
 
+
+COMPARED = ("a", "b", "ua_a", "ua_b", "difference", "speakers", "p_speakers", "mcnemar", "per_fold", "summary")
+
+
+def members_of(token: str, recipe: str, overrides: list) -> list[str]:
+    """The rows a model token needs, itself last: a fusion needs its two members' runs first."""
+    if token != "fusion":
+        return [token]
+    spec = resolve(recipe, [("model.name", "fusion"), *overrides])
+    tokens = [f"functionals:{m.model.feature_set}" if m.model_name == "functionals" else m.model_name
+              for m in spec.member_specs()]
+    return [*tokens, token]
+
+
+def train_row(corpus, token, manifest, feature_set, corpus_train, runs, args, overrides, extra) -> dict:
+    """Train (or resume, or fuse) one model token on a corpus's folds; its row of the table."""
+    model, _, feature_name = token.partition(":")  # functionals:egemaps
+    chosen = [("model.feature_set", feature_name)] if feature_name else []
+    spec = resolve(args.recipe, [("model.name", model), *overrides, *chosen]).replace(train=corpus_train)
+    if model == "functionals":
+        token = f"functionals:{spec.model.feature_set}"
+    folder = runs / f"{corpus}-{token.replace(':', '-')}"
+    t0 = time.time()
+    if model == "fusion":  # the same computation as ser train --model fusion, over the member runs already here
+        members = [runs / f"{corpus}-{name.replace(':', '-')}" for name in members_of(token, args.recipe, overrides)[:2]]
+        shutil.rmtree(folder, ignore_errors=True)  # seconds to redo; the members are what costs
+        r = fuse_runs(RunFolder(members[0]), RunFolder(members[1]), folder)
+        r["params"] = sum(RunFolder(m).results()["params"] for m in members)
+        r["folds_wall_s"] = sum(RunFolder(m).results()["wall_s"] for m in members) + r["wall_s"]  # members + fusing
+        r["per_fold"] = {name: fold | {"best_epoch": None} for name, fold in r["per_fold"].items()}
+    else:
+        packed = None if model == "functionals" else feature_set  # a pack holds log-mels only
+        r = train_run(manifest, folder, spec, progress=False, feature_set=packed, resume=bool(args.runs))
+    row = {"corpus": corpus, "model": token, "split": spec.train.split, "ua": r["ua"], "wa": r["wa"],
+           "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
+           "wall_s": max(time.time() - t0, r["folds_wall_s"]),  # resumed: its folds' own
+           "device": r["device"], "epochs": spec.train.epochs,
+           "best_epochs": [f.get("best_epoch") for f in r["per_fold"].values()],
+           "fold_ua": {name: f["ua"] for name, f in r["per_fold"].items()},
+           "recall": dict(zip(r["labels"], r["recall"])), "weights": r.get("weights"), "run": str(folder),
+           "recipe": args.recipe, "settings": args.set, "spec": spec.to_dict(), "extra": extra}
+    print(f"{corpus:8s} {token:19s} UA {row['ua']:.3f} (+-{row['fold_ua_std']:.3f} over folds)  "
+          f"WA {row['wa']:.3f}  F1 {row['macro_f1']:.3f}  {row['params']:,} params  "
+          f"{row['wall_s']:.1f} s" + (f"  weights {row['weights']}" if row["weights"] else ""), flush=True)
+    return row
 
 if __name__ == "__main__":
     main()

@@ -297,10 +297,38 @@ class FunctionalsFeatures(ConfigMixin):
     feature_set: str = "compare"
 
 
+@dataclass(frozen=True)
+class FusionConfig(ConfigMixin):
+    """Late fusion: two models trained on the same folds, their class probabilities mixed by a weight that
+    each fold chooses on its validation speakers (ser_core.training.fusion)."""
+
+    members: tuple[str, ...] = ("cnn3d", "functionals")
+    settings: tuple[dict, ...] = ()  # each member's every setting, with its name; recipes.resolve fills them in
+
+    def __post_init__(self) -> None:
+        if len(self.members) != 2 or len(set(self.members)) != 2 or "fusion" in self.members:
+            raise ValueError(f"FusionConfig: members are two different models, got {list(self.members)}")
+        for name in self.members:
+            model_config_class(name)
+        if self.settings and [s.get("name") for s in self.settings] != list(self.members):
+            raise ValueError("FusionConfig: settings hold one entry per member, in the members' order")
+        # each member's settings in their own class's form (tuples, not JSON's lists), so specs compare equal
+        object.__setattr__(self, "settings", tuple({"name": s["name"], **_member_config(s).to_dict()}
+                                                   for s in self.settings))
+
+    def member_configs(self) -> list[ConfigMixin]:
+        return [_member_config(s) for s in self.settings or [{"name": name} for name in self.members]]
+
+
+def _member_config(settings: dict) -> ConfigMixin:
+    return model_config_class(settings["name"]).from_dict({k: v for k, v in settings.items() if k != "name"})
+
+
 # Every model's settings class, by model name: the networks register in ser_core.models,
-# "functionals" is the linear reference (ser_core.training.linear).
+# "functionals" is the linear reference (ser_core.training.linear), "fusion" mixes two of them.
 MODEL_CONFIGS: dict[str, type[ConfigMixin]] = {
     "cnn3d": Cnn3dConfig, "cnn_lstm": CnnLstmConfig, "cnn2d": Cnn2dConfig, "functionals": FunctionalsConfig,
+    "fusion": FusionConfig,
 }
 LINEAR_MODELS = ("functionals",)
 
@@ -334,6 +362,8 @@ class RunSpec:
         if isinstance(self.model, FunctionalsConfig) and self.features.normalization == "utterance":
             raise ValueError("the functionals model reads one vector a clip, which utterance normalisation "
                              "maps to zeros: use speaker, global or none")
+        if isinstance(self.model, FusionConfig):
+            self.member_specs()  # each member is a valid run with these features and this training
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -361,6 +391,13 @@ class RunSpec:
 
     def replace(self, **changes: Any) -> "RunSpec":
         return dataclasses.replace(self, **changes)
+
+    def member_specs(self) -> list["RunSpec"]:
+        """A fusion's two runs: each member's settings, with the fusion's features and training."""
+        if not isinstance(self.model, FusionConfig):
+            raise ValueError(f"{self.model_name} is not a fusion; it has no members")
+        return [RunSpec(model_name=name, model=config, features=self.features, train=self.train, recipe=self.recipe)
+                for name, config in zip(self.model.members, self.model.member_configs())]
 
     @property
     def stored_features(self) -> "FeatureConfig | FunctionalsFeatures":

@@ -221,3 +221,36 @@ def test_a_run_fused_with_itself_is_the_run(functionals_run, tmp_path):
     assert fused["ua"] == functionals_run.results()["ua"] and fused["confusion"] == functionals_run.results()["confusion"]
     same = compare_runs(functionals_run, functionals_run)
     assert same["difference"] == 0 and same["p_speakers"] == 1.0 and same["mcnemar"]["p"] == 1.0
+
+
+def test_ser_train_model_fusion_trains_both_members_then_fuses_them(small_demo, tmp_path):
+    """--model fusion: the recipe's members train into RUN/members on the same folds; RUN is their fusion,
+    resumable, and its config.json resolves to the same settings."""
+    from ser_core.config import RunSpec
+    from ser_core.predict import Predictor
+    from ser_core.recipes import load_recipe
+    from ser_core.training.fusion import fuse_runs
+
+    recipe = load_recipe("demo").data | {"models": {"functionals": {"feature_set": "egemaps"}}}
+    (tmp_path / "recipe.json").write_text(json.dumps(recipe))
+    run = RunFolder(tmp_path / "fusion")
+    args = ["train", "--config", str(tmp_path / "recipe.json"), "--model", "fusion", "-m",
+            str(small_demo / "manifest.csv"), "--out", str(run.path), "--quiet",
+            "--set", "train.split=kfold:3", "--set", "train.epochs=2"]
+    assert main(args) == 0
+    members = [RunFolder(run.path / "members" / name) for name in ("cnn3d", "functionals")]
+    assert [m.config()["model"]["name"] for m in members] == ["cnn3d", "functionals"]
+    assert members[1].config()["model"]["feature_set"] == "egemaps"
+    assert [m.config()["folds"] for m in members][0] == members[1].config()["folds"] == run.config()["folds"]
+    results = run.results()
+    assert results["members"] == ["cnn3d", "functionals"] and len(results["weights"]) == 3
+    assert fuse_runs(*members, tmp_path / "again")["weights"] == results["weights"]
+    spec = RunSpec.from_dict(run.config())
+    assert spec.model_name == "fusion" and spec.member_specs()[0].train.epochs == 2
+    assert [e["event"] for e in run.events()][:2] == ["member_start", "member_end"]
+    clip = next(small_demo.glob("*/*.wav"))
+    assert set(Predictor.load(run.path).predict_file(clip).probabilities) == {"angry", "neutral", "sad"}
+    assert main(["train", "--out", str(run.path), "--resume", "--quiet"]) == 0  # finished members: nothing retrains
+    assert run.results()["ua"] == results["ua"]
+    assert [e["event"] for e in members[0].events()].count("run_start") == 1
+    assert main(args) == 2  # a second run into the same folder is refused

@@ -69,7 +69,7 @@ def test_overrides_dotted_and_shorthands(tmp_path):
     ({"train.lr": True}, r"train.lr takes a number"),
     ({"model.channels": "a,b"}, r"model.channels takes a list of whole numbers"),
     ({"model.kernel": [3, 3]}, r"model.kernel takes a list of 3 whole numbers"),
-    ({"model.name": "resnet"}, r"unknown model 'resnet'; known: \['cnn2d', 'cnn3d', 'cnn_lstm', 'functionals'\]"),
+    ({"model.name": "resnet"}, r"unknown model 'resnet'; known: \['cnn2d', 'cnn3d', 'cnn_lstm', 'functionals', 'fusion'\]"),
     ({"train.select": "first"}, r"select must be best or last"),
     ({"model.name": "functionals", "features.normalization": "utterance"}, r"maps to zeros: use speaker"),
 ])

@@ -138,6 +138,8 @@ def resolve(recipe: str | Path | Mapping[str, Any] | Recipe = DEFAULT_RECIPE,
         target = sections["features"]["audio"] if section == "features.audio" else sections[section]
         target[field_name] = check_value(key, classes[section], value)
 
+    if name == "fusion":
+        sections["model"]["settings"] = _member_settings(recipe, sections["model"], overrides)
     try:
         return RunSpec(
             model_name=name,
@@ -148,6 +150,17 @@ def resolve(recipe: str | Path | Mapping[str, Any] | Recipe = DEFAULT_RECIPE,
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
+
+
+def _member_settings(recipe: Recipe, fusion: dict[str, Any], overrides: Mapping[str, Any]) -> tuple[dict, ...]:
+    """A fusion's members' every setting: kept from a resolved spec, else resolved from the recipe's [models]."""
+    members = tuple(fusion.get("members") or MODEL_CONFIGS["fusion"]().members)
+    kept = tuple(fusion.get("settings") or ())
+    if [s.get("name") for s in kept] == list(members):
+        return kept
+    shared = [(key, value) for key, value in overrides.items() if not key.startswith("model.")]
+    return tuple({"name": member, **resolve(recipe, [("model.name", member), *shared]).model.to_dict()}
+                 for member in members)
 
 
 def allowed_keys(model: str = DEFAULT_MODEL) -> list[str]:

@@ -8,6 +8,10 @@ fold's test speakers are then scored with it, so no test label takes part in the
 choice. The result is a run folder like any other (config.json, folds/, results.json,
 predictions.csv, events.jsonl) whose final model, RUN/fusion.json, names the two runs'
 final models (relative to it) and the mean weight; `Predictor.load` predicts with it.
+
+`train_fusion` (a run whose model is "fusion", from `ser train --model fusion`) trains its
+two members into RUN/members/NAME, each a run of its own that resumes as any run does,
+then fuses them into RUN.
 """
 
 from __future__ import annotations
@@ -19,12 +23,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ser_core.training.compare import paired_predictions
-from ser_core.training.metrics import scores
+from ser_core.config import LINEAR_MODELS, RunSpec
+from ser_core.features.store import FeatureSet
 from ser_core.files import write_json
+from ser_core.training.compare import paired_predictions
+from ser_core.training.fold_trainer import StopRequested
+from ser_core.training.metrics import scores
 from ser_core.training.runs import FUSION_MODEL_FILE, RunFolder, versions
-from ser_core.training.trainer import summarise, with_probabilities
+from ser_core.training.trainer import changed_work, run_config, summarise, train_run, with_probabilities
 
+MEMBERS = "members"  # RUN/members/NAME: a fusion run's member runs
 WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # of run A; B gets the rest
 
 
@@ -37,21 +45,74 @@ def choose_weight(val_a: np.ndarray, val_b: np.ndarray, y: np.ndarray, num_class
     return float(best), scores(y, (best * val_a + (1 - best) * val_b).argmax(1), num_classes)["ua"]
 
 
+def train_fusion(manifest: pd.DataFrame, out: str | Path, spec: RunSpec, *, manifest_path: str | None = None,
+                 resume: bool = False, cache_dir: str | Path | None = None, progress: bool = True,
+                 feature_set: FeatureSet | None = None, executor=None) -> dict:
+    """Train a fusion spec's two members on the same folds into RUN/members/, then fuse them into RUN."""
+    run = RunFolder(out)
+    if run.exists():
+        if not resume:
+            raise FileExistsError(f"{run.path} already holds a run; pass resume=True (--resume) or pick a new folder")
+        changed = changed_work(run.config(), spec)
+        if changed:
+            raise ValueError(f"{run.path}: settings differ from the run being resumed ({', '.join(changed)}); "
+                             "resume with the run's own config.json, or start a new run folder")
+    started = time.time()
+    run.create()
+    write_json(run.config_path, run_config(spec, manifest_path) | {"versions": versions()})
+    run.set_status("running")
+    members, device = [], "cpu"
+    try:
+        for member in spec.member_specs():
+            folder = run.path / MEMBERS / member.model_name
+            run.log("member_start", member=member.model_name, folder=str(folder.relative_to(run.path)))
+            member_results = _finished(RunFolder(folder), member)
+            if member_results is None:
+                packed = None if member.model_name in LINEAR_MODELS else feature_set  # a pack holds log-mels only
+                member_results = train_run(manifest, folder, member, manifest_path=manifest_path, resume=True,
+                                           cache_dir=cache_dir, progress=progress, feature_set=packed,
+                                           executor=executor)
+            run.log("member_end", member=member.model_name, ua=member_results["ua"])
+            members.append(RunFolder(folder))
+            device = device if member.model_name in LINEAR_MODELS else member_results["device"]
+    except StopRequested:
+        run.log("run_stopped", finished_folds=[])
+        run.set_status("stopped")
+        raise
+    except Exception as exc:
+        run.set_status("failed", error=f"{type(exc).__name__}: {exc}")
+        raise
+    return _fuse(run, *members, settings=run_config(spec, manifest_path), started=started, device=device)
+
+
+def _finished(run: RunFolder, spec: RunSpec) -> dict | None:
+    """A member run's results when it has finished these settings already (resuming it would refit its final model)."""
+    if not run.exists() or (run.status() or {}).get("state") != "finished" or changed_work(run.config(), spec):
+        return None
+    return run.results()
+
+
 def fuse_runs(a: RunFolder, b: RunFolder, out: str | Path) -> dict:
     """Write the fused run into folder `out`; returns its results.json content."""
-    table, _, labels = paired_predictions(a, b)
     run = RunFolder(out)
     if run.exists():
         raise FileExistsError(f"{run.path} already holds a run; pick a new folder")
-    pairs = _fold_pairs(a, b)  # every fold checked before anything is written
-    started = time.time()
-    run.create()
     config_a = a.config()
-    write_json(run.config_path, {
-        "recipe": "", "model": {"name": "fusion", "members": [str(a.path), str(b.path)]},
-        "manifest": config_a.get("manifest"), "labels": labels, "folds": config_a.get("folds", []),
-        "train": {"split": config_a.get("train", {}).get("split"), "final_model": True}, "versions": versions(),
-    })
+    settings = {"recipe": "", "model": {"name": "fusion", "members": [str(a.path), str(b.path)]},
+                "manifest": config_a.get("manifest"),
+                "train": {"split": config_a.get("train", {}).get("split"), "final_model": True}}
+    return _fuse(run, a, b, settings=settings)
+
+
+def _fuse(run: RunFolder, a: RunFolder, b: RunFolder, settings: dict, started: float | None = None,
+          device: str = "cpu") -> dict:
+    """Fuse two finished runs into run folder `run`, with `settings` as its config.json's settings."""
+    table, _, labels = paired_predictions(a, b)
+    pairs = _fold_pairs(a, b)  # every fold checked before anything is written
+    started = started or time.time()
+    run.create()
+    write_json(run.config_path, settings | {"labels": labels, "folds": a.config().get("folds", []),
+                                            "versions": versions()})
     run.set_status("running")
     run.log("run_start", folds=len(pairs), labels=labels, members=[a.path.name, b.path.name], resumed=[])
     try:
@@ -79,7 +140,8 @@ def fuse_runs(a: RunFolder, b: RunFolder, out: str | Path) -> dict:
                             params=sum((r.results() or {}).get("params", 0) for r in (a, b)))
         weights = [rec["weight"] for rec in done.values()]
         results |= {"weights": weights, "members": [a.path.name, b.path.name], "wall_s": time.time() - started,
-                    "device": "cpu"}
+                    "folds_wall_s": sum((r.results() or {}).get("folds_wall_s", 0.0) for r in (a, b)),
+                    "device": device}
         finals = [r.final_model_path for r in (a, b)]
         if all(finals):  # relative, so a run folder moved with its members still predicts
             write_json(run.path / FUSION_MODEL_FILE, {"members": [os.path.relpath(p, run.path) for p in finals],

@@ -92,6 +92,11 @@ def train_run(
     `feature_set` (e.g. `dataset.unpack(...)`) supplies the log-mels instead of the feature store.
     `executor` trains the folds (executors.py): in this process, one after another (the default), or on Ray.
     """
+    if spec.model_name == "fusion":  # two member runs on the same folds, then their late fusion
+        from ser_core.training.fusion import train_fusion
+
+        return train_fusion(manifest, out, spec, manifest_path=manifest_path, resume=resume, cache_dir=cache_dir,
+                            progress=progress, feature_set=feature_set, executor=executor)
     executor = executor or LocalExecutor()
     run = RunFolder(out)
     train = spec.train
