@@ -16,7 +16,7 @@ SESSION_CLIPS = "live_clips"  # this session's usable clips: {sha1 of the bytes:
 MAX_SESSION_CLIPS = 20
 CALIBRATION_CLIPS = "live_calibration"  # clips recorded for a voice, not saved yet: {sha1: VoiceClip}
 CALIBRATION_ROUND = "live_calibration_round"  # a new round, new empty recorder and uploader: saved clips leave them
-PICK_VOICE = "live_pick_voice"  # a voice just saved, picked on the next run (a widget's value cannot change after it is drawn)
+PICK_VOICE = "live_pick_voice"  # a voice just saved, picked on the next run (a drawn widget's value cannot change)
 NO_VOICE = ""
 AUDIO_TYPES = sorted(ext[1:] for ext in AUDIO_EXTENSIONS)
 
@@ -107,7 +107,8 @@ def _calibration(predictor: Predictor) -> None:
                            help="Saving under a name already taken adds these clips to that voice.")
     if right.button("Save voice", key="live_save_voice", disabled=not name.strip(), type="primary"):
         try:
-            voice, _ = add_to_voice(name.strip(), [(c.name, c.data) for c in pending.values()], predictor.features.audio)
+            clips = [(c.name, c.data) for c in pending.values()]
+            voice, _ = add_to_voice(name.strip(), clips, predictor.features.audio)
         except ValueError as exc:
             st.error(str(exc))
             return

@@ -186,7 +186,8 @@ def voice_stats(predictor: Predictor, voice: Voice) -> Stats | tuple[Stats, Stat
     if reason:
         raise ValueError(f"voice {voice.name!r}: {reason}")
     try:
-        return predictor.speaker_stats_of([c.data for c in voice.clips], [f"{voice.name}: {c.name}" for c in voice.clips])
+        return predictor.speaker_stats_of([c.data for c in voice.clips],
+                                          [f"{voice.name}: {c.name}" for c in voice.clips])
     except AudioError as exc:  # a run with stricter audio settings than the clips were checked with
         raise ValueError(f"voice {voice.name!r} cannot be used with this run: {exc}") from None
 
