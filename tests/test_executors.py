@@ -124,6 +124,23 @@ def test_a_sweep_under_ray_fills_the_same_folder_as_local(cluster, manifest, tmp
     assert json.loads((tmp_path / "ray" / "sweep.json").read_text())["cells"] == remote.to_dict(orient="records")
 
 
+def test_starting_ray_keeps_the_trainers_signal_handler(monkeypatch):
+    """ray.init puts in a SIGTERM handler that exits at once; a stop must still save and mark the run."""
+    def ray_init(**kwargs):
+        signal.signal(signal.SIGTERM, lambda signum, frame: None)
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", ray_init)
+    monkeypatch.setattr("ray.util.queue.Queue", lambda: "a queue")
+    ours = lambda signum, frame: None  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        ray_executor().start()
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_ray_flags_need_the_ray_executor(small_demo, tmp_path, capsys):
     from ser_core.cli import main
 

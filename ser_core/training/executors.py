@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -148,8 +150,9 @@ class RayExecutor:
             raise ImportError(RAY_MISSING) from None
         with self._lock:
             if not ray.is_initialized():
-                # "local": a new cluster of this machine, never one that `ray start` left running here
-                ray.init(address=self.config.address or "local", include_dashboard=False)
+                with _signal_handlers_kept():
+                    # "local": a new cluster of this machine, never one that `ray start` left running here
+                    ray.init(address=self.config.address or "local", include_dashboard=False)
             if self._events is None:
                 from ray.util.queue import Queue
 
@@ -223,6 +226,20 @@ class RayExecutor:
             if self._data_ref is None or self._data_ref[0] != key:
                 self._data_ref = (key, ray.put(data))
             return self._data_ref[1]
+
+
+@contextmanager
+def _signal_handlers_kept() -> Iterator[None]:
+    """ray.init sets its own SIGTERM handler (exit at once); the trainer's, which stops cleanly, stays."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    kept = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in kept.items():
+            signal.signal(sig, handler)
 
 
 def _train_fold_task(data: Dataset, spec: RunSpec, job: FoldJob, attempt: int, use_gpu: bool, run: str, events,
