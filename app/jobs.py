@@ -178,17 +178,19 @@ def resume_train(run: RunFolder) -> Job:
 
 
 def start_sweep(manifest: str | Path, out: str | Path, k_seg: list[int], k_mel: list[int], spec: RunSpec,
-                k_frame: int = 3, executor: list[str] = ()) -> Job:
-    """Launch `ser sweep` over the k_seg x k_mel grid of cnn3d models of `spec` into folder `out`."""
+                k_frame: int = 3, executor: list[str] = (), params: int | None = None) -> Job:
+    """Launch `ser sweep` over the k_seg x k_mel grid of cnn3d models of `spec` into folder `out`
+    (`params`: every cell scaled to about that many parameters)."""
     if not k_seg or not k_mel:
         raise ValueError(f"choose at least one k_seg and one k_mel, got {k_seg}, {k_mel}")
     config = write_spec(Path(out), spec, manifest)
     args = [
         "sweep", "-m", str(manifest), "--out", str(out), "--config", str(config),
         "--k-seg", ",".join(map(str, k_seg)), "--k-mel", ",".join(map(str, k_mel)), "--k-frame", k_frame, "--quiet",
-        *executor,
+        *executor, *(["--params", str(params)] if params else []),
     ]
-    return launch(args, out, meta={"k_seg": list(k_seg), "k_mel": list(k_mel), "k_frame": k_frame})
+    return launch(args, out, meta={"k_seg": list(k_seg), "k_mel": list(k_mel), "k_frame": k_frame,
+                                   "params": params})
 
 
 def relaunch(job: Job) -> Job:

@@ -33,6 +33,10 @@ def new_sweep() -> None:
         k = c[0].number_input("K (k-fold over speakers)", 2, 20, 3)
         epochs = c[1].number_input("Epochs per cell", 1, 500, 10)
         name = c[2].text_input("Sweep name", placeholder=f"{manifest}-<time>")
+        budget = st.number_input("Parameter budget (0: the recipe's fixed channels)", 0, 10_000_000, 0, step=5_000,
+                                 help="With fixed channels a bigger kernel is also a bigger model. A budget scales "
+                                      "each cell's channels to about that many parameters, so cells differ in "
+                                      "kernel shape only.")
         st.caption("Each cell cross-validates one cnn3d: a sweep costs as many trainings as its grid has cells.")
         executor = widgets.executor_args("sweep")
         if not st.form_submit_button("Start the sweep", type="primary", icon=":material/play_arrow:"):
@@ -42,7 +46,7 @@ def new_sweep() -> None:
         spec = resolve(recipe, {"model.name": "cnn3d", "train.split": f"kfold:{k}", "train.epochs": int(epochs),
                                 "train.device": device})
         jobs.start_sweep(manifests[manifest], out, sorted(k_seg), sorted(k_mel), spec, k_frame=int(k_frame),
-                         executor=executor)
+                         executor=executor, params=int(budget) or None)
     except ValueError as err:
         st.error(str(err))
         return

@@ -397,6 +397,17 @@ def _sweep_manifest(sweep: Path) -> str | None:
     return None
 
 
+def _sweep_budget(sweep: Path | None) -> int | None:
+    """The parameter budget a sweep's cells were sized to (ser sweep --params), or None for fixed channels."""
+    path = sweep / "sweep.json" if sweep else None
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text()).get("params_budget")
+    except (OSError, ValueError):
+        return None
+
+
 def _sweep_settle(why: str, manifest: str | None, config: Path | None, k_seg: list[int], k_mel: list[int],
                   k_frame: int, out: Path | tuple[Path, str], extra: tuple[str, ...] = ()) -> Settle:
     """`ser sweep` over the grid into folder `out`, or (root, name): a settle_folder there."""
@@ -444,7 +455,8 @@ def kernels_card(sweeps_root: Path, runs: list[RunFolder]) -> Card:
     manifest = (_sweep_manifest(newest) if newest else None) or newest_manifest(runs)
     if card.verdict != UNSETTLED:
         return card
-    if params_flag:
+    sized = _sweep_budget(newest)  # the newest sweep is an equal-size one already: grow it, not a new one
+    if params_flag and not sized:
         budget = int(round(cells["params"].median(), -3)) if len(cells) else 30_000
         card.settle.append(_sweep_settle(
             f"an equal-size kernel study: every cell held near {budget:,} parameters, so kernel shape is "
@@ -456,7 +468,8 @@ def kernels_card(sweeps_root: Path, runs: list[RunFolder]) -> Card:
             sizes = sorted(set(cells["k_seg"]) | set(cells["k_mel"]))
             why = ("the same sweep with every transposed kernel (k_seg and k_mel swapped have the same size "
                    "with fixed channels); its finished cells are kept.")
-            card.settle.append(_sweep_settle(why, manifest, config, sizes, sizes, int(cells["k_frame"].iloc[0]), newest))
+            card.settle.append(_sweep_settle(why, manifest, config, sizes, sizes, int(cells["k_frame"].iloc[0]), newest,
+                                             extra=("--params", str(sized)) if sized else ()))
         else:
             why = ("a 2 x 2 grid whose two off-diagonal cells (1, 5) and (5, 1) have the same size with fixed "
                    "channels, so kernel shape is compared at one model size.")

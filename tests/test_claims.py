@@ -134,7 +134,7 @@ def test_no_runs_say_what_to_run(tmp_path, manifest):
     assert [s.args[:1] + s.args[-4:-2] for s in models.settle] == [("train", "--model", "cnn3d"),
                                                                    ("train", "--model", "cnn_lstm")]
     assert card(cards, "kernels").settle[0].command.startswith("ser sweep -m ")
-    assert "--k-seg 1,5 --k-mel 1,5" in card(cards, "kernels").settle[0].command
+    assert "--k-seg 1,3,5 --k-mel 1,3,5 --k-frame 3 --params 30000" in card(cards, "kernels").settle[0].command
 
 
 def test_a_cnn3d_run_better_on_every_speaker_holds_and_worse_does_not(tmp_path, manifest):
@@ -201,9 +201,12 @@ def test_a_grid_without_equal_size_cells_is_confounded_by_size(tmp_path):
     kernels = card(claim_cards(tmp_path / "runs", tmp_path / "sweeps"), "kernels")
     assert kernels.verdict == UNSETTLED and "model size" in kernels.reason
     assert any("Spearman +0.87" in line for line in kernels.evidence)  # the biggest cell wins here, by construction
-    (settle,) = kernels.settle  # the same sweep with the transposed kernels; finished cells are kept
-    assert settle.out == str(folder) and settle.ready
+    (settle,) = kernels.settle  # an equal-size study beside it
+    assert settle.out == f"{folder}-equal-size" and settle.ready and "--params" in settle.command
     assert "--k-seg 1,3,5 --k-mel 1,3,5" in settle.command and f"-m {__file__}" in settle.command
+    (folder / "sweep.json").write_text(json.dumps({"k_frame": 3, "params_budget": 30000, "cells": []}))
+    (settle,) = card(claim_cards(tmp_path / "runs", tmp_path / "sweeps"), "kernels").settle
+    assert settle.out == str(folder) and "--params 30000" in settle.command  # an equal-size sweep grows in place
 
 
 def test_clusters_card_from_the_embeddings(tmp_path, manifest):

@@ -49,6 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--k-seg", default="1,2,3,4", help="segment-axis kernel sizes")
     p.add_argument("--k-mel", default="1,3,5,7,9", help="mel-axis kernel sizes")
     p.add_argument("--k-frame", type=int, default=3, help="frame-axis kernel size, fixed across the grid")
+    p.add_argument("--params", help="hold every cell near this many parameters (30000, 30k) by scaling its "
+                                    "channels, instead of the recipe's fixed channels")
     add_training_options(p, model=False)
     p.set_defaults(handler=sweep)
 
@@ -249,7 +251,7 @@ def evaluate(args: argparse.Namespace) -> int:
 def sweep(args: argparse.Namespace) -> int:
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.training.fold_trainer import StopRequested
-    from ser_core.training.sweep import format_table, run_sweep
+    from ser_core.training.sweep import format_table, parse_count, run_sweep
 
     args.model, args.kernel = "cnn3d", None
     try:
@@ -257,6 +259,7 @@ def sweep(args: argparse.Namespace) -> int:
             read_manifest(args.manifest), args.out, spec_from_args(args),
             k_seg=_csv(args.k_seg, int), k_mel=_csv(args.k_mel, int), k_frame=args.k_frame,
             progress=not args.quiet, executor=executor_from_args(args),
+            params=parse_count(args.params) if args.params else None,
         )
     except StopRequested:
         print("ser: sweep stopped; finished cells are saved. Continue with the same command.", file=sys.stderr)

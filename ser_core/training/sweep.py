@@ -3,6 +3,10 @@
 Each cell is a run folder of its own (`OUT/kseg2_kmel5`), so a sweep that was
 stopped continues where it was, and the app can show cells as they finish
 (sweep_progress).
+
+With fixed channels a bigger kernel is also a bigger model, so the paper's grid mixes
+kernel shape with model size. `params=N` holds every cell near N parameters instead:
+each cell's channels are the spec's scaled by one factor (`channels_for_budget`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ser_core.config import RunSpec
+from ser_core.corpora.aggregate import select_emotions
 from ser_core.features.store import FeatureSet
 from ser_core.training.dataset import load_dataset
 from ser_core.training.executors import LocalExecutor, RayExecutor
@@ -22,7 +27,7 @@ from ser_core.training.fold_trainer import StopRequested
 from ser_core.training.progress import Progress
 from ser_core.training.progress import progress as run_progress
 from ser_core.files import write_json
-from ser_core.training.runs import RunFolder, run_kernel
+from ser_core.training.runs import RunFolder, read_json, run_kernel
 from ser_core.training.trainer import StopOnSignals, train_run
 
 
@@ -39,8 +44,11 @@ def run_sweep(
     k_frame: int = 3,
     progress: bool = True,
     executor: LocalExecutor | RayExecutor | None = None,
+    params: int | None = None,
 ) -> pd.DataFrame:
     """Train every cell not yet finished (a cnn3d of `spec` with the cell's kernel); return the table.
+
+    `params`: scale each cell's channels so that it has about this many parameters (±10%).
 
     Locally the cells train one after another; under Ray every cell's folds are submitted together.
     """
@@ -49,17 +57,27 @@ def run_sweep(
     if not k_seg or not k_mel:
         raise ValueError(f"need at least one k_seg and one k_mel, got {k_seg}, {k_mel}")
     out = Path(out)
+    earlier = read_json(out / "sweep.json").get("params_budget") if (out / "sweep.json").is_file() else params
+    if earlier != params:  # one grid, one rule for its channels
+        raise ValueError(f"{out}: this sweep's cells were sized {_rule(earlier)}; continue it {_rule(earlier)} "
+                         "or start a new sweep folder")
     cells = [(ks, km) for ks in k_seg for km in k_mel if RunFolder(out / cell_name(ks, km)).results() is None]
     table_lock = threading.Lock()  # cells finishing together write sweep.json one at a time
 
+    chosen = select_emotions(manifest, list(spec.train.emotions or ()) or None, spec.train.merge_map or None)
+    num_classes = chosen["emotion"].nunique()  # the classifier's size counts in the budget
+
     def train_cell(ks: int, km: int, feature_set: FeatureSet | None = None, bars: bool = progress) -> None:
         run = RunFolder(out / cell_name(ks, km))
-        cell = spec.replace(model=spec.model.replace(kernel=(ks, k_frame, km)),
-                            train=spec.train.replace(final_model=False))
+        model = spec.model.replace(kernel=(ks, k_frame, km))
+        if params:
+            model = model.replace(channels=channels_for_budget(spec.replace(model=model), params, num_classes))
+        cell = spec.replace(model=model, train=spec.train.replace(final_model=False))
         train_run(manifest, run.path, cell, resume=run.exists(), progress=bars,
                   feature_set=feature_set, executor=executor)
         with table_lock:
-            write_json(out / "sweep.json", {"k_frame": k_frame, "cells": sweep_table(out).to_dict(orient="records")})
+            write_json(out / "sweep.json", {"k_frame": k_frame, "params_budget": params,
+                                            "cells": sweep_table(out).to_dict(orient="records")})
 
     if executor is None or executor.name == "local" or len(cells) < 2:
         for ks, km in cells:
@@ -67,6 +85,54 @@ def run_sweep(
     else:
         _train_cells_together(manifest, spec, cells, train_cell, executor, progress)
     return sweep_table(out)
+
+
+BUDGET_TOLERANCE = 0.10
+
+
+def _rule(params: int | None) -> str:
+    return f"to about {params:,} parameters (--params {params})" if params else "with the recipe's fixed channels"
+
+
+def channels_for_budget(spec: RunSpec, budget: int, num_classes: int) -> tuple[int, ...]:
+    """The spec's cnn3d channels times one factor, chosen so that the model has the nearest count to `budget`."""
+    def count(channels: tuple[int, ...]) -> int:
+        return parameter_count(spec.replace(model=spec.model.replace(channels=channels)), num_classes)
+
+    def scaled(factor: float) -> tuple[int, ...]:
+        return tuple(max(1, round(c * factor)) for c in spec.model.channels)
+
+    low, high = 1e-3, 1e3  # parameters grow with the factor: bisect on it (in log steps)
+    for _ in range(40):
+        middle = (low * high) ** 0.5
+        low, high = (middle, high) if count(scaled(middle)) < budget else (low, middle)
+    candidates = {scaled(f) for f in (low, high)}
+    best = min(candidates, key=lambda channels: abs(count(channels) - budget))
+    if abs(count(best) - budget) > BUDGET_TOLERANCE * budget:
+        raise ValueError(f"kernel {spec.model.kernel}: no scaling of channels {list(spec.model.channels)} comes "
+                         f"within 10% of {budget:,} parameters (nearest {count(best):,})")
+    return best
+
+
+def parameter_count(spec: RunSpec, num_classes: int) -> int:
+    from ser_core.models import create_model  # torch: only when a budget is asked for
+
+    shape = (spec.features.segments, spec.features.segment_frames, spec.features.n_mels)
+    model = create_model(spec.model_name, num_classes=num_classes, input_shape=shape, **spec.model.to_dict())
+    return sum(p.numel() for p in model.parameters())
+
+
+def parse_count(text: str) -> int:
+    """"30k" -> 30000, "1.2M" -> 1200000, "5000" -> 5000."""
+    text = str(text).strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+    try:
+        value = float(text[:-1] if factor > 1 else text) * factor
+    except ValueError:
+        raise ValueError(f"a parameter count looks like 30000, 30k or 1.2M, got {text!r}") from None
+    if value < 1:
+        raise ValueError(f"a parameter budget must be positive, got {text!r}")
+    return int(round(value))
 
 
 def _train_cells_together(manifest, spec: RunSpec, cells: list[tuple[int, int]], train_cell, executor,
