@@ -56,8 +56,9 @@ def new_run() -> None:
     model = c[1].selectbox("Model", models, index=models.index(recipe.default_model), key="train_model")
     st.caption(f"**{recipe.name}**: {recipe.summary}. Cost: {recipe.cost}. Measured: {recipe.measured}.")
     base = resolve(recipe, {"model.name": model})
-    with st.expander("The recipe's resolved settings"):
-        st.json(base.to_dict(), expanded=2)
+    resolved = st.expander("The recipe's resolved settings", key="train_resolved", on_change="rerun")
+    if resolved.open:  # drawn only when opened: a large JSON tree costs every visit of the page otherwise
+        resolved.json(base.to_dict(), expanded=2)
     with st.form(f"new_run_{recipe_name}_{model}"):  # one form per recipe and model, so its defaults follow them
         device = st.radio("Device", ["auto", "cpu", "cuda"], horizontal=True, help=widgets.device_note())
         st.caption(widgets.device_note())
@@ -238,14 +239,21 @@ def compare() -> None:
 
 def train_page() -> None:
     st.title("Train")
-    with st.expander("New run", expanded=not state.list_run_folders(), icon=":material/add:"):
-        new_run()
+    # Lazy expanders: a closed one runs and draws nothing, so a visit pays only for what is open.
+    new = st.expander("New run", expanded=not state.list_run_folders(), icon=":material/add:", key="train_new_run",
+                      on_change="rerun")
+    if new.open:
+        with new:
+            new_run()
     st.subheader("Dashboard")
     dashboard()
     st.subheader("Runs")
     runs_table()
-    st.subheader("Compare two runs")
-    compare()
+    compared = st.expander("Compare two runs", icon=":material/compare_arrows:", key="train_compare",
+                           on_change="rerun")
+    if compared.open:
+        with compared:
+            compare()
 
 
 train_page()

@@ -14,10 +14,15 @@ Other people's jobs share the CPU: the load average is printed; run it twice.
 
     python bench/app.py [--run RUN_DIR] [--points 10000] [--hovers 30] [--out /tmp/bench_app.md]
     python bench/app.py --first-launch
+    python bench/app.py --switches 5 [--run RUN_DIR]
 
 --first-launch times what a new user meets: `ser app` on an empty $SER_HOME with the Home
 page open in chromium while the demo model trains, until Home names the finished run;
 beside it, in the same run, `ser quickstart` alone (the plain reference).
+
+--switches N times only the page switches, N rounds of Home -> each page, with two copies
+of the run in $SER_HOME (so the Train page's comparison draws too); it prints each page's
+median and range.
 """
 
 from __future__ import annotations
@@ -194,6 +199,26 @@ def bench_browser(home: Path, hovers: int) -> dict:
     return figures
 
 
+def bench_switches(home: Path, rounds: int) -> dict[str, list[float]]:
+    """Seconds from the sidebar click to every chart drawn, `rounds` times for each page (from Home each time)."""
+    from tests.browser_app import PAGES, chromium_page, open_page, serve_app, wait_until_idle
+
+    times: dict[str, list[float]] = {label: [] for label in PAGES[1:]}
+    with serve_app(home, home / "streamlit.log") as url, chromium_page() as page:
+        page.goto(url)
+        wait_until_idle(page)
+        for label in [*times, *times]:  # a first visit of each page warms its imports; not counted
+            open_page(page, label)
+        for _ in range(rounds):
+            for label in times:
+                open_page(page, "Home")
+                times[label].append(timed(lambda: open_page(page, label))[0])
+    for label, seconds in times.items():
+        print(f"  switch to {label:13s} median {statistics.median(seconds):.2f} s "
+              f"(min {min(seconds):.2f}, max {max(seconds):.2f}, {len(seconds)} times)", flush=True)
+    return times
+
+
 def bench_first_launch(timeout_s: float = 900) -> dict:
     """Seconds from `ser app` on an empty $SER_HOME to Home naming the demo run, with Home open all along;
     and `ser quickstart` alone on another empty $SER_HOME, first, as the reference."""
@@ -273,6 +298,7 @@ def main() -> None:
     parser.add_argument("--hovers", type=int, default=30)
     parser.add_argument("--out", default="/tmp/bench_app.md")
     parser.add_argument("--first-launch", action="store_true", help="time the first launch only (see above)")
+    parser.add_argument("--switches", type=int, default=0, metavar="N", help="time N rounds of page switches only")
     args = parser.parse_args()
     if args.first_launch:
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
@@ -282,6 +308,12 @@ def main() -> None:
     if not source.embeddings_path.is_file():
         raise SystemExit(f"{source.path}: no finished run with embeddings; run `ser quickstart` or pass --run")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    if args.switches:
+        with tempfile.TemporaryDirectory(prefix="bench-app-") as tmp:
+            for copy in ("a", "b"):
+                shutil.copytree(source.path, Path(tmp) / "runs" / f"{source.path.name}-{copy}")
+            bench_switches(Path(tmp), args.switches)
+        return
 
     x, labels = mixture(args.points)
     proj = bench_projections(x)
