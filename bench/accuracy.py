@@ -6,7 +6,8 @@
 RAVDESS: 8 emotions, 24 actors, 6 speaker-group folds. SAVEE: 7 emotions, 4 speakers,
 leave one speaker out. The paper recipe unless --recipe says otherwise (laptop: the best
 on 2 CPU cores); --smoke runs a few clips through every path. --set takes the keys of
-`ser train --set` (model.*, features.*, train.*), for every model of the run.
+`ser train --set` (model.*, features.*, train.*), for every model of the run (a model.* key
+for the models that have it).
 
     python bench/accuracy.py --recipe laptop --set train.epochs=60 --set features.audio.level=none
     python bench/accuracy.py --corpora savee --extra ravdess --set 'train.merge=["calm=neutral"]'
@@ -43,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.features.store import FeatureSet  # noqa: E402
 from ser_core.paths import development_corpora  # noqa: E402
-from ser_core.recipes import parse_override, resolve  # noqa: E402
+from ser_core.recipes import allowed_keys, parse_override, resolve  # noqa: E402
 from ser_core.training.compare import compare_runs  # noqa: E402
 from ser_core.training.dataset import unpack  # noqa: E402
 from ser_core.training.fusion import fuse_runs  # noqa: E402
@@ -97,7 +98,7 @@ def main() -> None:
 
     overrides = [("train.device", args.device), ("train.final_model", False)]
     overrides += [parse_override(text) for text in args.set] + ([("train.epochs", 1)] if args.smoke else [])
-    base = resolve(args.recipe, overrides)
+    base = resolve(args.recipe, [(k, v) for k, v in overrides if not k.startswith("model.")])
     features = base.features
     print(f"device: {describe(pick_device(args.device))}; recipe {args.recipe}; epochs {base.train.epochs}; "
           f"features {features.segments}x{features.segment_frames}x{features.n_mels}, level "
@@ -156,7 +157,8 @@ def train_row(corpus, token, manifest, feature_set, corpus_train, runs, args, ov
     """Train (or resume, or fuse) one model token on a corpus's folds; its row of the table."""
     model, _, feature_name = token.partition(":")  # functionals:egemaps
     chosen = [("model.feature_set", feature_name)] if feature_name else []
-    spec = resolve(args.recipe, [("model.name", model), *overrides, *chosen]).replace(train=corpus_train)
+    own = [(k, v) for k, v in overrides if not k.startswith("model.") or k in allowed_keys(model)]  # model.* keys
+    spec = resolve(args.recipe, [("model.name", model), *own, *chosen]).replace(train=corpus_train)  # of its kind
     if model == "functionals":
         token = f"functionals:{spec.model.feature_set}"
     folder = runs / f"{corpus}-{token.replace(':', '-')}"
