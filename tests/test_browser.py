@@ -110,8 +110,8 @@ def upload_clip(page) -> None:
 
     buffer = io.BytesIO()
     sf.write(buffer, np.concatenate([speak(n, "angry", "m02") for n in (1, 2, 3)]), 16000, format="WAV")
-    page.get_by_text("Upload", exact=True).click()
-    page.locator("input[type=file]").set_input_files(
+    page.get_by_role("radiogroup", name="Clip", exact=True).get_by_text("Upload").click()  # not calibration's
+    page.get_by_test_id("stFileUploader").filter(has_text="Upload a clip").locator("input[type=file]").set_input_files(
         {"name": "angry.wav", "mimeType": "audio/wav", "buffer": buffer.getvalue()})
     page.wait_for_selector(".ser-scatter[data-ready='true']")
     wait_until_idle(page)
