@@ -21,8 +21,8 @@ page open in chromium while the demo model trains, until Home names the finished
 beside it, in the same run, `ser quickstart` alone (the plain reference).
 
 --switches N times only the page switches, N rounds of Home -> each page, with two copies
-of the run in $SER_HOME (so the Train page's comparison draws too); it prints each page's
-median and range.
+of the run in $SER_HOME; it prints each page's first visit (in the sidebar's order, as a
+new user's), then the median and range of later ones.
 """
 
 from __future__ import annotations
@@ -207,7 +207,9 @@ def bench_switches(home: Path, rounds: int) -> dict[str, list[float]]:
     with serve_app(home, home / "streamlit.log") as url, chromium_page() as page:
         page.goto(url)
         wait_until_idle(page)
-        for label in [*times, *times]:  # a first visit of each page warms its imports; not counted
+        first = {label: timed(lambda: open_page(page, label))[0] for label in times}  # pays each page's imports
+        print("  first visits: " + ", ".join(f"{k} {v:.2f} s" for k, v in first.items()), flush=True)
+        for label in times:  # a second visit, not counted either
             open_page(page, label)
         for _ in range(rounds):
             for label in times:
