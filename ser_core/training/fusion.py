@@ -30,7 +30,7 @@ from ser_core.training.compare import paired_predictions
 from ser_core.training.fold_trainer import StopRequested
 from ser_core.training.metrics import scores
 from ser_core.training.runs import FUSION_MODEL_FILE, RunFolder, versions
-from ser_core.training.trainer import changed_work, run_config, summarise, train_run, with_probabilities
+from ser_core.training.trainer import changed_work, check_resume, run_config, summarise, train_run, with_probabilities
 
 MEMBERS = "members"  # RUN/members/NAME: a fusion run's member runs
 WEIGHTS = np.round(np.linspace(0.0, 1.0, 11), 2)  # of run A; B gets the rest
@@ -50,13 +50,7 @@ def train_fusion(manifest: pd.DataFrame, out: str | Path, spec: RunSpec, *, mani
                  feature_set: FeatureSet | None = None, executor=None) -> dict:
     """Train a fusion spec's two members on the same folds into RUN/members/, then fuse them into RUN."""
     run = RunFolder(out)
-    if run.exists():
-        if not resume:
-            raise FileExistsError(f"{run.path} already holds a run; pass resume=True (--resume) or pick a new folder")
-        changed = changed_work(run.config(), spec)
-        if changed:
-            raise ValueError(f"{run.path}: settings differ from the run being resumed ({', '.join(changed)}); "
-                             "resume with the run's own config.json, or start a new run folder")
+    check_resume(run, spec, resume)
     started = time.time()
     run.create()
     write_json(run.config_path, run_config(spec, manifest_path) | {"versions": versions()})

@@ -101,13 +101,7 @@ def train_run(
     run = RunFolder(out)
     train = spec.train
     settings = run_config(spec, manifest_path)
-    if run.exists():
-        if not resume:
-            raise FileExistsError(f"{run.path} already holds a run; pass resume=True (--resume) or pick a new folder")
-        changed = changed_work(run.config(), spec)
-        if changed:
-            raise ValueError(f"{run.path}: settings differ from the run being resumed ({', '.join(changed)}); "
-                             "resume with the run's own config.json, or start a new run folder")
+    check_resume(run, spec, resume)
     run.create()
     device = pick_device(train.device)
     started = time.time()
@@ -172,6 +166,18 @@ def train_run(
 
 
 WHERE = ("device", "compile", "cuda_graphs")  # train settings a resumed run may change: where and how fast it runs
+
+
+def check_resume(run: RunFolder, spec: RunSpec, resume: bool) -> None:
+    """Refuse to write into a folder that holds a run, unless resuming it with the settings it was started with."""
+    if not run.exists():
+        return
+    if not resume:
+        raise FileExistsError(f"{run.path} already holds a run; pass resume=True (--resume) or pick a new folder")
+    changed = changed_work(run.config(), spec)
+    if changed:
+        raise ValueError(f"{run.path}: settings differ from the run being resumed ({', '.join(changed)}); "
+                         "resume with the run's own config.json, or start a new run folder")
 
 
 def changed_work(previous: dict, spec: RunSpec) -> list[str]:
