@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ser_core.corpora.aggregate import write_manifest
-from ser_core.corpora.demo import generate_demo_corpus, manifest_path
 from ser_core.paths import demo_dir, runs_dir
 from ser_core.recipes import resolve
 from ser_core.training.runs import RunFolder
@@ -20,6 +19,8 @@ QUICKSTART_SPEC = resolve("demo")
 
 def demo_manifest_path() -> Path:
     """The first launch's demo manifest, where generate_demo_corpus writes it."""
+    from ser_core.corpora.demo import manifest_path  # the generator imports scipy.signal: seconds the app's pages need not pay
+
     return manifest_path(demo_dir())
 
 
@@ -29,6 +30,8 @@ def quickstart_run() -> RunFolder:
 
 def ensure_demo_corpus(progress=None) -> Path:
     """The demo corpus under $SER_HOME/demo (reused when it is already there); returns its manifest."""
+    from ser_core.corpora.demo import generate_demo_corpus
+
     manifest = generate_demo_corpus(demo_dir(), progress=progress)
     return write_manifest(manifest, demo_manifest_path())
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import StratifiedGroupKFold
 
 
 class LeakageError(ValueError):
@@ -124,6 +123,8 @@ def _group_kfold(manifest: pd.DataFrame, k: int, seed: int) -> tuple[list[list[s
     n_speakers = len(set(speakers))
     if k > n_speakers:
         raise ValueError(f"kfold:{k} needs at least {k} speakers, have {n_speakers}")
+    from sklearn.model_selection import StratifiedGroupKFold  # scikit-learn takes seconds to import; the app's pages only parse splits
+
     # Stratifying on emotion balances the folds' label mix where the speakers allow it.
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
     tests = []
