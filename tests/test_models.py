@@ -140,6 +140,32 @@ def test_conv_block_keeps_the_shape_for_any_kernel(kernel):
     assert block(volume(2, (3, 7, 10))).shape == (2, 2, 3, 7, 10)
 
 
+def _full_kernel_block(block, x):
+    """The block computed the plain way: every tap of the declared kernel over 'same' zero padding."""
+    weight = block.conv.weight
+    kernel = weight.shape[2:]
+    pads = [p for k in reversed(kernel) for p in ((k - 1) // 2, k // 2)]
+    conv = torch.nn.functional.conv3d if len(kernel) == 3 else torch.nn.functional.conv2d
+    return block.pool(block.act(block.norm(conv(torch.nn.functional.pad(x, pads), weight))))
+
+
+@pytest.mark.parametrize("kernel", [(3, 3, 5), (2, 4, 6), (5, 3, 9)])
+def test_taps_that_only_meet_padding_are_skipped_with_the_same_result_and_gradients(kernel):
+    # 4 frames pool to 1 after two blocks: the frame taps of blocks 3-4 (and the outer mel taps) only see zeros.
+    model = recipe_model("demo", "cnn3d", 3, (5, 4, 16), kernel=kernel, channels=(3, 4, 5, 6))
+    assert any(b.live_weight().shape != b.conv.weight.shape for b in model.stages)  # something is skipped
+    x = volume(2, (5, 4, 16)).requires_grad_()
+    h, ref = x, x
+    for block in model.stages:
+        h, ref = block(h), _full_kernel_block(block, ref)
+    assert torch.allclose(h, ref, atol=1e-5)
+    grads = torch.autograd.grad(h.square().sum(), [b.conv.weight for b in model.stages])
+    ref_grads = torch.autograd.grad(ref.square().sum(), [b.conv.weight for b in model.stages])
+    for grad, ref_grad in zip(grads, ref_grads):
+        assert torch.allclose(grad, ref_grad, rtol=1e-4, atol=1e-5 * float(ref_grad.abs().max()))
+    assert all(b.conv.weight.shape[2:] == kernel for b in model.stages)  # parameters: the declared kernel's
+
+
 @pytest.mark.parametrize("name, kernel", [("cnn2d", (1, 1)), ("cnn2d", (4, 9)), ("cnn_lstm", (2, 6))])
 def test_baselines_take_any_2d_kernel(name, kernel):
     model = recipe_model("demo", name, 3, SMALL, kernel=kernel)
@@ -202,16 +228,16 @@ def test_folded_cnn3d_computes_what_conv3d_does(kernel):
         torch.testing.assert_close(model(x), reference, rtol=1e-4, atol=1e-5)
 
 
-def test_cnn3d_folds_on_the_cpu_unless_told_and_not_when_pooling_segments():
-    calls = []
+def test_cnn3d_folds_on_the_cpu_unless_told_and_not_when_pooling_segments(monkeypatch):
+    import ser_core.models.cnn3d as cnn3d_module
+
+    calls, folded = [], cnn3d_module.folded_features
+    monkeypatch.setattr(cnn3d_module, "folded_features", lambda *args: calls.append("folded") or folded(*args))
     model = recipe_model("demo", "cnn3d", 3, SMALL)
-    model.stages[0].conv.register_forward_hook(lambda *args: calls.append("conv3d"))
     model(volume(2, SMALL))
-    assert calls == []  # folded: the Conv3d module itself never runs
-    model.fold_segments = False
+    assert calls == ["folded"]
+    model.fold_segments = False  # Conv3d
     model(volume(2, SMALL))
-    assert calls == ["conv3d"]
-    pooled = recipe_model("demo", "cnn3d", 3, SMALL, pool=(2, 2, 2))
-    pooled.stages[0].conv.register_forward_hook(lambda *args: calls.append("pooled"))
-    pooled(volume(2, SMALL))
-    assert calls[-1] == "pooled"
+    assert calls == ["folded"]
+    recipe_model("demo", "cnn3d", 3, SMALL, pool=(2, 2, 2))(volume(2, SMALL))  # pools segments: cannot fold
+    assert calls == ["folded"]

@@ -8,6 +8,7 @@ shallow temporal and moderately deep spectral kernels best.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ser_core.config import Cnn3dConfig
@@ -16,35 +17,53 @@ from ser_core.models.registry import VolumeModel, register_model
 
 ACTIVATION_LAYERS = {"relu": nn.ReLU, "gelu": nn.GELU}  # the names ser_core.config.ACTIVATIONS allows
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
+_CONV_FN = {2: F.conv2d, 3: F.conv3d}
 _NORM = {2: nn.BatchNorm2d, 3: nn.BatchNorm3d}
 _POOL = {2: nn.MaxPool2d, 3: nn.MaxPool3d}
 _PAD = {2: nn.ZeroPad2d, 3: nn.ZeroPad3d}
 
 
 class ConvBlock(nn.Module):
-    """'same' conv (bias-free, BN follows) -> BatchNorm -> activation -> max-pool; 2D or 3D by len(kernel)."""
+    """'same' conv (bias-free, BN follows) -> BatchNorm -> activation -> max-pool; 2D or 3D by len(kernel).
+
+    Given the block's `input_size`, taps that can only ever meet the zero padding (an axis
+    shorter than the kernel, e.g. one frame left after pooling) are skipped: the same sums
+    and gradients (those weights' gradient is zero either way), less work. The weight keeps
+    the declared kernel, so parameter counts and checkpoints do not change.
+    """
 
     def __init__(
-        self, in_channels: int, out_channels: int, kernel: tuple[int, ...], pool: tuple[int, ...], activation: str
+        self, in_channels: int, out_channels: int, kernel: tuple[int, ...], pool: tuple[int, ...], activation: str,
+        input_size: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__()
         dims = len(kernel)
-        left = tuple((k - 1) // 2 for k in kernel)
-        right = tuple(k // 2 for k in kernel)
+        size = input_size or kernel
+        left = tuple(min((k - 1) // 2, n - 1) for k, n in zip(kernel, size))  # zeros before each axis that matter
+        right = tuple(min(k // 2, n - 1) for k, n in zip(kernel, size))
+        self.taps = (slice(None), slice(None)) + tuple(
+            slice((k - 1) // 2 - lo, (k - 1) // 2 + hi + 1) for k, lo, hi in zip(kernel, left, right)
+        )
         self.padding, self.pool_size = (left, right), tuple(pool)  # zeros before / after each axis
         if left == right:
             self.pad = nn.Identity()
-            padding = left
+            self.conv_padding = left
         else:  # an even kernel needs one more zero after than before; ZeroPad takes the last axis first
             self.pad = _PAD[dims](tuple(p for lo, hi in zip(reversed(left), reversed(right)) for p in (lo, hi)))
-            padding = (0,) * dims
-        self.conv = _CONV[dims](in_channels, out_channels, kernel, padding=padding, bias=False)
+            self.conv_padding = (0,) * dims
+        self.conv = _CONV[dims](in_channels, out_channels, kernel, bias=False)  # holds the weight
+        self.conv_fn = _CONV_FN[dims]
         self.norm = _NORM[dims](out_channels)
         self.act = ACTIVATION_LAYERS[activation]()
         self.pool = _POOL[dims](pool) if max(pool) > 1 else nn.Identity()
 
+    def live_weight(self) -> torch.Tensor:
+        """The taps of the kernel that can meet real input."""
+        return self.conv.weight[self.taps]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.pool(self.act(self.norm(self.conv(self.pad(x)))))
+        y = self.conv_fn(self.pad(x), self.live_weight(), padding=self.conv_padding)
+        return self.pool(self.act(self.norm(y)))
 
 
 def conv_stack(config, input_size: tuple[int, ...]) -> nn.Sequential:
@@ -56,7 +75,7 @@ def conv_stack(config, input_size: tuple[int, ...]) -> nn.Sequential:
     blocks, size, in_channels = [], tuple(input_size), 1
     for out_channels in config.channels:
         block_pool = tuple(min(p, s) for p, s in zip(config.pool, size))
-        blocks.append(ConvBlock(in_channels, out_channels, config.kernel, block_pool, config.activation))
+        blocks.append(ConvBlock(in_channels, out_channels, config.kernel, block_pool, config.activation, size))
         size = tuple(s // p for s, p in zip(size, block_pool))
         in_channels = out_channels
     return nn.Sequential(*blocks)

@@ -44,7 +44,7 @@ def _folded_block(h: torch.Tensor, block: nn.Module) -> torch.Tensor:
     # Input channel (offset * C + c) of segment s is channel c of segment s + offset - seg_lo.
     stacked = torch.cat([h[:, i : i + segments] for i in range(k_seg)], dim=-1) if k_seg > 1 else h
     images = stacked.reshape(batch * segments, *stacked.shape[2:]).permute(0, 3, 1, 2)  # NCHW, channels last
-    weight = block.conv.weight  # (out, in, k_seg, k_frame, k_mel) -> (out, k_seg * in, k_frame, k_mel)
+    weight = block.live_weight()  # (out, in, k_seg, k_frame, k_mel) -> (out, k_seg * in, k_frame, k_mel)
     out = weight.shape[0]
     weight = weight.transpose(1, 2).reshape(out, k_seg * channels, *weight.shape[3:])
     y = F.conv2d(images, weight.contiguous(memory_format=torch.channels_last),
