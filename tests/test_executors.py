@@ -148,3 +148,28 @@ def test_ray_flags_need_the_ray_executor(small_demo, tmp_path, capsys):
                  "--address", "auto"])
     assert code == 2 and "--executor ray" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_fold_task_sends_its_events_without_waiting(manifest, tmp_path):
+    """A Ray task blocked in ray.get lends its CPU out, and Ray starts another fold on it: a 2-CPU
+    cluster then trains 3 folds at once. A fold's events must go onto the queue without waiting."""
+    from ser_core.training.dataset import load_dataset
+    from ser_core.training.executors import FoldJob, _train_fold_task
+    from ser_core.training.splits import make_folds
+
+    spec = resolve("demo", FAST | {"train.epochs": 1})
+    data = load_dataset(manifest, spec.train, spec.stored_features, progress=False)
+    fold = make_folds(data.manifest, spec.train.split, val_fraction=spec.train.val_fraction, seed=0)[0]
+    sent = []
+
+    class Events:  # ray.util.queue.Queue's two ways in: put() waits for the queue actor, actor.put_nowait.remote() not
+        def put(self, item, block=True, timeout=None):
+            raise AssertionError("a fold task waited on the event queue")
+
+        class actor:  # noqa: N801
+            class put_nowait:  # noqa: N801
+                remote = staticmethod(sent.append)
+
+    record = _train_fold_task(data, spec, FoldJob(fold, 0, 3), 1, False, str(tmp_path), Events(), None)
+    assert record["name"] == fold.name
+    assert [(event, fields["fold"]) for _, event, fields in sent] == [("fold_start", fold.name), ("epoch", fold.name)]

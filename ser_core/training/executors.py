@@ -66,11 +66,22 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class FoldJob:
-    """One fold to train: the fold, its index (its seed is train.seed + index) and how many the run has."""
+    """One fold to train: the fold, its index (its seed is train.seed + index), how many the run has,
+    and which of the run's seeds it is trained with (0: the first)."""
 
     fold: Fold
     index: int
     total: int
+    repeat: int = 0
+
+    @property
+    def name(self) -> str:
+        return seed_fold_name(self.fold.name, self.repeat)
+
+
+def seed_fold_name(fold: str, repeat: int) -> str:
+    """The record name of `fold` trained with the run's repeat-th seed: the fold's own name for the first."""
+    return fold if repeat == 0 else f"{fold}-seed{repeat + 1}"
 
 
 class FoldFailed(RuntimeError):
@@ -88,19 +99,19 @@ def make_executor(config: ExecutorConfig | None = None) -> "LocalExecutor | RayE
 
 def train_fold(trainer, data: Dataset, job: FoldJob, log: Log) -> dict:
     """Train one fold and score its test speakers: the fold record saved as folds/NAME.json."""
-    fold, index, total = job.fold, job.index, job.total
+    fold, index, total, name = job.fold, job.index, job.total, job.name
     t0 = time.time()
-    log("fold_start", fold=fold.name, index=index, folds=total,
+    log("fold_start", fold=name, index=index, folds=total,
         train=len(fold.train), val=len(fold.val), test=len(fold.test))
     batcher, _ = trainer.batcher(np.concatenate([fold.train, fold.val]))
     model, info = trainer.fit(
         batcher, fold.train, fold.val, seed=trainer.train.seed + index, epochs=trainer.train.epochs,
-        on_epoch=lambda e: log("epoch", fold=fold.name, index=index, folds=total, **e),
+        on_epoch=lambda e: log("epoch", fold=name, index=index, folds=total, **e),
     )
     probs = trainer.predict(model, batcher, fold.test)
     fold_scores = scores(data.y[fold.test], probs.argmax(1), len(data.labels))
     return {
-        "name": fold.name,
+        "name": name,
         "index": index,
         "metrics": {k: fold_scores[k] for k in ("ua", "wa", "macro_f1", "n")},
         "test_speakers": sorted(fold.speakers(data.manifest, "test")),
@@ -197,9 +208,9 @@ class RayExecutor:
                     except ray.exceptions.RayError as exc:
                         cause = _cause(exc)
                         if attempt > self.config.retries:
-                            raise FoldFailed(f"fold {job.fold.name} failed on all {attempt} attempts; "
+                            raise FoldFailed(f"fold {job.name} failed on all {attempt} attempts; "
                                              f"the last: {cause}") from None
-                        run.log("fold_retry", fold=job.fold.name, index=job.index, folds=job.total,
+                        run.log("fold_retry", fold=job.name, index=job.index, folds=job.total,
                                 attempt=attempt + 1, error=cause)
                         submit(job, attempt + 1)
                         continue
@@ -257,8 +268,9 @@ def _train_fold_task(data: Dataset, spec: RunSpec, job: FoldJob, attempt: int, u
     trainer = fold_trainer(data, spec, device)
 
     def log(event: str, **fields) -> None:
-        events.put((run, event, fields))
-        if event == "epoch" and crash in (job.fold.name, f"{job.fold.name}:every") and (
+        # Sent without waiting: a task blocked in ray.get lends its CPU out, and Ray would start another fold on it.
+        events.actor.put_nowait.remote((run, event, fields))
+        if event == "epoch" and crash in (job.name, f"{job.name}:every") and (
                 attempt == 1 or crash.endswith(":every")):
             os._exit(1)
 
