@@ -163,11 +163,14 @@ class TrainConfig(ConfigMixin):
     compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
     cuda_graphs: bool = True  # on CUDA, record the training step once and replay it (ser_core.training.step)
     seed: int = 0
+    seeds: int = 1  # the cross-validation repeated with this many seeds, on the same folds
     final_model: bool = True  # after cross-validation, fit one model on all speakers
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
         if not 0 <= self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.select not in ("best", "last"):
@@ -192,6 +195,7 @@ class TrainConfig(ConfigMixin):
 # ---------------------------------------------------------------- models
 
 ACTIVATIONS = ("relu", "gelu")
+POOLINGS = ("mean", "stats")
 REDUCTIONS = ("mean", "last")
 
 
@@ -218,11 +222,14 @@ class Cnn3dConfig(ConfigMixin):
     pool: tuple[int, int, int] = (1, 2, 2)  # per block, clamped at 1; segments stay whole for long-term context
     activation: str = "relu"
     dropout: float = 0.3
+    pooling: str = "mean"  # of the last block's map: "mean", or "stats" (mean and standard deviation over time)
 
     def __post_init__(self) -> None:
         if len(self.kernel) != 3:
             raise ValueError(f"Cnn3dConfig: kernel must be (k_seg, k_frame, k_mel), got {self.kernel}")
         check_conv_settings(self)
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"Cnn3dConfig: pooling must be one of {POOLINGS}, got {self.pooling!r}")
 
 
 @dataclass(frozen=True)

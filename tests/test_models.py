@@ -210,9 +210,10 @@ def _both_ways(model, x):
     return out[False], out[True]
 
 
-@pytest.mark.parametrize("kernel", [(1, 1, 1), (2, 4, 6), (3, 3, 5), (4, 3, 9)])
-def test_folded_cnn3d_computes_what_conv3d_does(kernel):
-    model = recipe_model("demo", "cnn3d", 3, SMALL, kernel=kernel, dropout=0.0).train()
+@pytest.mark.parametrize("kernel, pooling", [((1, 1, 1), "mean"), ((2, 4, 6), "mean"), ((3, 3, 5), "mean"),
+                                             ((4, 3, 9), "mean"), ((3, 3, 5), "stats")])
+def test_folded_cnn3d_computes_what_conv3d_does(kernel, pooling):
+    model = recipe_model("demo", "cnn3d", 3, SMALL, kernel=kernel, dropout=0.0, pooling=pooling).train()
     x = volume(5, SMALL)
     (logits3d, grads3d, buffers3d), (logits2d, grads2d, buffers2d) = _both_ways(model, x)
     torch.testing.assert_close(logits2d, logits3d, rtol=1e-4, atol=1e-5)
@@ -228,11 +229,27 @@ def test_folded_cnn3d_computes_what_conv3d_does(kernel):
         torch.testing.assert_close(model(x), reference, rtol=1e-4, atol=1e-5)
 
 
+def test_stats_pooling_keeps_mean_and_spread_over_time_and_has_gradients_where_a_channel_is_constant():
+    model = recipe_model("demo", "cnn3d", 3, SMALL, pooling="stats", channels=(4, 6))
+    assert model.embedding_dim == 12 and model.fc.in_features == 12
+    maps = torch.randn(2, 6, 4, 2, 5)
+    maps[0, 1] = 3.0  # one channel constant over time: spread 0
+    pooled = model.pool_maps(maps.requires_grad_())
+    over_time = maps.detach().mean(dim=4).flatten(2)
+    torch.testing.assert_close(pooled[:, :6], over_time.mean(dim=2))
+    torch.testing.assert_close(pooled[:, 6:], over_time.std(dim=2, unbiased=False), atol=1e-2, rtol=1e-3)
+    assert pooled[0, 7] < 0.01
+    pooled.sum().backward()
+    assert torch.isfinite(maps.grad).all()
+    with pytest.raises(ValueError, match="pooling must be one of"):
+        recipe_model("demo", "cnn3d", 3, SMALL, pooling="max")
+
+
 def test_cnn3d_folds_on_the_cpu_unless_told_and_not_when_pooling_segments(monkeypatch):
     import ser_core.models.cnn3d as cnn3d_module
 
-    calls, folded = [], cnn3d_module.folded_features
-    monkeypatch.setattr(cnn3d_module, "folded_features", lambda *args: calls.append("folded") or folded(*args))
+    calls, folded = [], cnn3d_module.folded_maps
+    monkeypatch.setattr(cnn3d_module, "folded_maps", lambda *args: calls.append("folded") or folded(*args))
     model = recipe_model("demo", "cnn3d", 3, SMALL)
     model(volume(2, SMALL))
     assert calls == ["folded"]

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ser_core.config import Cnn3dConfig
-from ser_core.models.folded import can_fold, folded_features
+from ser_core.models.folded import can_fold, folded_maps
 from ser_core.models.registry import VolumeModel, register_model
 
 ACTIVATION_LAYERS = {"relu": nn.ReLU, "gelu": nn.GELU}  # the names ser_core.config.ACTIVATIONS allows
@@ -83,7 +83,11 @@ def conv_stack(config, input_size: tuple[int, ...]) -> nn.Sequential:
 
 @register_model("cnn3d")
 class Cnn3d(VolumeModel):
-    """Conv3d blocks over (S, L, F), global average pool, dropout, linear classifier.
+    """Conv3d blocks over (S, L, F), global pooling, dropout, linear classifier.
+
+    Pooling "mean" averages the last block's map; "stats" averages it over mels and
+    keeps each channel's mean and standard deviation over time (x-vector style
+    statistics pooling): how a feature varies, as functionals describe speech.
 
     On the CPU the blocks run folded into 2D convolutions (ser_core.models.folded):
     the same weights and results, faster there. `fold_segments` True / False forces
@@ -96,8 +100,7 @@ class Cnn3d(VolumeModel):
     def __init__(self, config: Cnn3dConfig, num_classes: int, input_shape: tuple[int, int, int]) -> None:
         super().__init__(config, num_classes, input_shape)
         self.stages = conv_stack(config, input_size=self.input_shape)
-        self.global_pool = nn.AdaptiveAvgPool3d(1)
-        self.embedding_dim = config.channels[-1]
+        self.embedding_dim = config.channels[-1] * (2 if config.pooling == "stats" else 1)
         self.head_drop = nn.Dropout(config.dropout)
         self.fc = nn.Linear(self.embedding_dim, num_classes)
         self.fold_segments: bool | None = None  # None: folded on the CPU, where it is measured faster
@@ -107,6 +110,13 @@ class Cnn3d(VolumeModel):
         """(B, 1, S, L, F) -> (B, channels[-1])."""
         self.check_input(x)
         fold = x.device.type == "cpu" if self.fold_segments is None else self.fold_segments
-        if fold and self.foldable:
-            return folded_features(self.stages, x)
-        return self.global_pool(self.stages(x)).flatten(1)
+        maps = folded_maps(self.stages, x) if fold and self.foldable else self.stages(x)
+        return self.pool_maps(maps)
+
+    def pool_maps(self, maps: torch.Tensor) -> torch.Tensor:
+        """(B, C, S, L, F) -> (B, embedding_dim)."""
+        if self.config.pooling == "mean":
+            return maps.mean(dim=(2, 3, 4))
+        over_time = maps.mean(dim=4).flatten(2)  # (B, C, S * L)
+        std = (over_time.var(dim=2, unbiased=False) + 1e-5).sqrt()  # eps: a constant channel has no sqrt gradient
+        return torch.cat([over_time.mean(dim=2), std], dim=1)

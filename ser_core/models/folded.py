@@ -22,13 +22,13 @@ def can_fold(stages: nn.Sequential) -> bool:
     return all(block.pool_size[0] == 1 for block in stages)
 
 
-def folded_features(stages: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, L, F) -> (B, channels[-1]): what global average pooling after `stages` gives."""
+def folded_maps(stages: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, L, F) -> (B, C, S, L', F'): what `stages(x)` gives (a channels-last view)."""
     batch, _, segments, frames, mels = x.shape
     h = x.reshape(batch, segments, frames, mels, 1)  # channels last
     for block in stages:
         h = _folded_block(h, block)
-    return h.mean(dim=(1, 2, 3))
+    return h.permute(0, 4, 1, 2, 3)
 
 
 def _folded_block(h: torch.Tensor, block: nn.Module) -> torch.Tensor:
