@@ -64,6 +64,11 @@ def evaluate() -> None:
     st.caption(f"{summary['model']} · {results['clips']:,} clips of {results['speakers']} speakers · "
                f"{len(results['per_fold'])} folds ({summary['split']}), UA per fold "
                f"{results['fold_ua_mean']:.3f} ± {results['fold_ua_std']:.3f} · {summary['device']}")
+    if "seeds" in results:
+        seeds = results["seeds"]
+        st.caption(f"Over {seeds['n']} seeds on the same folds: UA {seeds['ua_mean']:.3f} ± {seeds['ua_std']:.3f} "
+                   f"({', '.join(f'{ua:.3f}' for ua in seeds['ua'])}). The figures above score each clip's "
+                   "probabilities averaged over the seeds.")
 
     labels = results["labels"]
     left, right = st.columns(2)

@@ -219,3 +219,40 @@ def test_a_stop_while_featurising_leaves_a_stopped_run_that_resumes(small_demo, 
     monkeypatch.setattr(trainer, "load_dataset", real_load)
     results = trainer.train_run(manifest, run, spec, progress=False, resume=True)
     assert results["clips"] == len(manifest)
+
+
+def test_seeds_repeat_the_cross_validation_on_the_same_folds_and_report_their_spread(small_demo, tmp_path, capsys):
+    from ser_core.training.metrics import scores
+    from ser_core.training.runs import RunFolder
+
+    manifest = small_demo / "manifest.csv"
+    common = ["-m", str(manifest), "--quiet", "--recipe", "demo", "--split", "kfold:3", "--epochs", "2",
+              "--batch-size", "16", "--no-final"]
+    assert main(["train", "--out", str(tmp_path / "seeds"), *common, "--seeds", "2"]) == 0
+    assert "over 2 seeds: UA" in capsys.readouterr().out
+    assert main(["train", "--out", str(tmp_path / "one"), *common]) == 0
+    run, one = RunFolder(tmp_path / "seeds"), RunFolder(tmp_path / "one")
+    folds = run.finished_folds()
+    assert sorted(folds) == ["fold1", "fold1-seed2", "fold2", "fold2-seed2", "fold3", "fold3-seed2"]
+    for name in ("fold1", "fold2", "fold3"):
+        assert folds[name]["paths"] == folds[f"{name}-seed2"]["paths"]  # the same folds
+        assert folds[name]["probs"] == one.finished_folds()[name]["probs"]  # the first seed is the one-seed run
+    assert folds["fold1"]["probs"] != folds["fold1-seed2"]["probs"]  # another seed, another model
+
+    predictions = pd.read_csv(run.predictions_path)  # one row per clip: the seeds' probabilities averaged
+    assert len(predictions) == len(pd.read_csv(one.predictions_path)) == predictions["path"].nunique()
+    labels = run.results()["labels"]
+    by_path = predictions.set_index("path")
+    for name in ("fold1", "fold2"):
+        averaged = (np.asarray(folds[name]["probs"]) + np.asarray(folds[f"{name}-seed2"]["probs"])) / 2
+        np.testing.assert_allclose(by_path.loc[folds[name]["paths"], [f"p_{c}" for c in labels]], averaged, atol=1e-6)
+
+    seeds = run.results()["seeds"]
+    label_of = dict(zip(predictions["path"], predictions["label"]))
+    for k, suffix in enumerate(("", "-seed2")):  # each seed's UA: its own folds' predictions pooled
+        paths = [p for f in ("fold1", "fold2", "fold3") for p in folds[f + suffix]["paths"]]
+        predicted = np.concatenate([np.argmax(folds[f + suffix]["probs"], axis=1) for f in ("fold1", "fold2", "fold3")])
+        expected = scores(np.array([label_of[p] for p in paths]), predicted, len(labels))["ua"]
+        assert seeds["ua"][k] == pytest.approx(expected)
+    assert seeds["n"] == 2 and seeds["ua_mean"] == pytest.approx(np.mean(seeds["ua"]))
+    assert seeds["ua_std"] == pytest.approx(np.std(seeds["ua"]))

@@ -60,7 +60,7 @@ SHORTHANDS = {
     "model": "model.name", "kernel": "model.kernel", "split": "train.split", "emotions": "train.emotions",
     "merge": "train.merge", "epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr",
     "mixup": "train.mixup", "freq_warp": "train.freq_warp", "time_stretch": "train.time_stretch",
-    "ema": "train.ema", "select": "train.select", "seed": "train.seed", "device": "train.device",
+    "ema": "train.ema", "select": "train.select", "seed": "train.seed", "seeds": "train.seeds", "device": "train.device",
     "normalization": "features.normalization", "segments": "features.segments",
     "segment_frames": "features.segment_frames",
 }
@@ -96,6 +96,8 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--select", choices=("best", "last"),
                    help="keep the best validation epoch's weights (early stopping) or the last epoch's")
     g.add_argument("--seed", type=int)
+    g.add_argument("--seeds", type=int, metavar="N", help="repeat the cross-validation with N seeds on the same folds; "
+                                                          "results give each seed's UA, their mean and spread")
     g.add_argument("--device", help="auto (CUDA, MPS, CPU), cuda, mps or cpu")
     g.add_argument("--compile", action="store_true", help="torch.compile the model (GPUs, long runs)")
     g.add_argument("--no-cuda-graphs", action="store_true", help="run every CUDA training step eagerly")
@@ -176,6 +178,10 @@ def train(args: argparse.Namespace) -> int:
     print(f"UA {results['ua']:.3f}  WA {results['wa']:.3f}  macro-F1 {results['macro_f1']:.3f}  "
           f"({results['clips']} clips, {results['speakers']} speakers, {len(results['per_fold'])} folds, "
           f"{results['wall_s']:.0f} s on {results['device']})")
+    if "seeds" in results:
+        seeds = results["seeds"]
+        print(f"over {seeds['n']} seeds: UA {seeds['ua_mean']:.3f} +- {seeds['ua_std']:.3f} "
+              f"({', '.join(f'{ua:.3f}' for ua in seeds['ua'])}); the line above scores their averaged probabilities")
     print(f"run folder: {args.out}")
     return 0
 

@@ -160,7 +160,8 @@ def _train_cells_together(manifest, spec: RunSpec, cells: list[tuple[int, int]],
 
 
 def sweep_table(out: str | Path) -> pd.DataFrame:
-    """Finished cells under a sweep folder: k_seg, k_frame, k_mel, ua, wa, macro_f1, params, wall_s."""
+    """Finished cells under a sweep folder: k_seg, k_frame, k_mel, ua, wa, macro_f1, params, wall_s, and
+    ua_seed_std (the spread of UA over a cell's seeds; NaN for one seed)."""
     rows = []
     for folder in sorted(Path(out).glob("kseg*_kmel*")):
         run = RunFolder(folder)
@@ -172,8 +173,10 @@ def sweep_table(out: str | Path) -> pd.DataFrame:
             "k_seg": k_seg, "k_frame": k_frame, "k_mel": k_mel,
             "ua": results["ua"], "wa": results["wa"], "macro_f1": results["macro_f1"],
             "params": results["params"], "wall_s": results.get("folds_wall_s", results["wall_s"]),
+            "ua_seed_std": results["seeds"]["ua_std"] if "seeds" in results else float("nan"),
         })
-    return pd.DataFrame(rows, columns=["k_seg", "k_frame", "k_mel", "ua", "wa", "macro_f1", "params", "wall_s"])
+    return pd.DataFrame(rows, columns=["k_seg", "k_frame", "k_mel", "ua", "wa", "macro_f1", "params", "wall_s",
+                                       "ua_seed_std"])
 
 
 def format_table(table: pd.DataFrame) -> str:

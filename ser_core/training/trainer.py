@@ -26,7 +26,7 @@ from ser_core.config import LINEAR_MODELS, RunSpec
 from ser_core.device import describe, pick_device
 from ser_core.features.store import FeatureSet
 from ser_core.training.dataset import Dataset, load_dataset
-from ser_core.training.executors import FOLD_RECORD_DATA, FoldJob, LocalExecutor, RayExecutor
+from ser_core.training.executors import FOLD_RECORD_DATA, FoldJob, LocalExecutor, RayExecutor, seed_fold_name
 from ser_core.training.fold_trainer import FoldTrainer, StopRequested
 from ser_core.training.linear import LinearFoldTrainer
 from ser_core.training.metrics import grouped_scores, scores
@@ -131,18 +131,22 @@ def train_run(
             if len(data.failures):
                 write_atomic(run.path / "failures.csv", data.failures.to_csv(index=False).encode())
             done = run.finished_folds()
-            run.log("run_start", folds=len(folds), epochs=train.epochs, clips=len(data.manifest),
+            total = len(folds) * train.seeds
+            run.log("run_start", folds=total, epochs=train.epochs, clips=len(data.manifest),
                     labels=data.labels, device=describe(device), resumed=sorted(done),
                     skipped_files=len(data.failures), executor=executor.name)
             stopper.targets = [trainer, executor]  # from here on a signal stops the folds, finished ones saved
-            jobs = [FoldJob(fold, i, len(folds)) for i, fold in enumerate(folds) if fold.name not in done]
-            with _fold_bar(len(folds), len(done), progress) as bar:
+            # seed k trains fold i as job k * folds + i: its seed is train.seed + that index
+            jobs = [FoldJob(fold, k * len(folds) + i, total, repeat=k)
+                    for k in range(train.seeds) for i, fold in enumerate(folds)
+                    if seed_fold_name(fold.name, k) not in done]
+            with _fold_bar(total, len(done), progress) as bar:
                 def save(record: dict) -> None:
-                    done[record["name"]] = _save_fold(run, record, len(folds))
+                    done[record["name"]] = _save_fold(run, record, total)
                     bar.update()
 
                 executor.run_folds(run, trainer, data, spec, jobs, save)
-            results = _summarise(run, data, folds, done, params=trainer.param_count())
+            results = _summarise(run, data, folds, done, params=trainer.param_count(), seeds=train.seeds)
             if train.final_model:
                 _fit_final(run, trainer, data, done)
                 results["clusters"] = embedding_clusters(run.embeddings_path)  # does the space group by emotion?
@@ -205,19 +209,47 @@ def _save_fold(run: RunFolder, record: dict, total: int) -> dict:
     return record
 
 
-def _summarise(run: RunFolder, data: Dataset, folds: list[Fold], done: dict, params: int) -> dict:
-    """Pool every fold's out-of-fold predictions into results.json and predictions.csv."""
-    frames = []
-    for fold in folds:
-        rec = done[fold.name]
-        rows = np.asarray(rec["rows"])
-        if list(data.manifest["path"].to_numpy()[rows]) != rec["paths"]:
-            raise ValueError(f"{run.path}: fold {fold.name} was saved for other clips; start a new run folder")
-        frame = data.manifest.iloc[rows][["path", "corpus", "speaker", "gender", "emotion"]].copy()
-        frame["fold"] = fold.name
-        frame["label"] = data.y[rows]
-        frames.append(with_probabilities(frame, np.asarray(rec["probs"]), data.labels))
-    return summarise(run, pd.concat(frames, ignore_index=True), data.labels, done, params)
+def _summarise(run: RunFolder, data: Dataset, folds: list[Fold], done: dict, params: int, seeds: int = 1) -> dict:
+    """Pool every fold's out-of-fold predictions into results.json and predictions.csv.
+
+    With several seeds, predictions.csv holds each clip's probabilities averaged over the
+    seeds (so comparisons pair clips and speakers as for one seed) and `seeds` gives each
+    seed's own pooled scores, their mean and standard deviation.
+    """
+    per_seed = [pd.concat([_fold_predictions(run, data, fold, done[seed_fold_name(fold.name, k)])
+                           for fold in folds], ignore_index=True) for k in range(seeds)]
+    predictions = per_seed[0] if seeds == 1 else seed_average(per_seed, data.labels)
+    results = summarise(run, predictions, data.labels, done, params)
+    if seeds > 1:
+        results["seeds"] = seed_spread(per_seed, len(data.labels))
+    return results
+
+
+def _fold_predictions(run: RunFolder, data: Dataset, fold: Fold, rec: dict) -> pd.DataFrame:
+    rows = np.asarray(rec["rows"])
+    if list(data.manifest["path"].to_numpy()[rows]) != rec["paths"]:
+        raise ValueError(f"{run.path}: fold {rec['name']} was saved for other clips; start a new run folder")
+    frame = data.manifest.iloc[rows][["path", "corpus", "speaker", "gender", "emotion"]].copy()
+    frame["fold"] = fold.name
+    frame["label"] = data.y[rows]
+    return with_probabilities(frame, np.asarray(rec["probs"]), data.labels)
+
+
+def seed_average(per_seed: list[pd.DataFrame], labels: list[str]) -> pd.DataFrame:
+    """One predictions table: each clip's class probabilities averaged over the seeds' tables (same rows)."""
+    columns = [f"p_{label}" for label in labels]
+    probs = np.mean([table[columns].to_numpy() for table in per_seed], axis=0)
+    return with_probabilities(per_seed[0].drop(columns=["predicted", "predicted_emotion", *columns]), probs, labels)
+
+
+def seed_spread(per_seed: list[pd.DataFrame], num_classes: int) -> dict:
+    """Each seed's pooled UA, WA and macro-F1, with their mean and standard deviation over the seeds."""
+    each = [scores(t["label"].to_numpy(), t["predicted"].to_numpy(), num_classes) for t in per_seed]
+    spread = {"n": len(per_seed)}
+    for key in ("ua", "wa", "macro_f1"):
+        values = [float(s[key]) for s in each]
+        spread |= {key: values, f"{key}_mean": float(np.mean(values)), f"{key}_std": float(np.std(values))}
+    return spread
 
 
 def with_probabilities(frame: pd.DataFrame, probs: np.ndarray, labels: list[str]) -> pd.DataFrame:
