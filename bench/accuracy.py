@@ -29,6 +29,7 @@ scored, stay the benchmarked corpus's own.
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import shutil
@@ -47,6 +48,7 @@ from ser_core.paths import development_corpora  # noqa: E402
 from ser_core.recipes import allowed_keys, parse_override, resolve  # noqa: E402
 from ser_core.training.compare import compare_runs  # noqa: E402
 from ser_core.training.dataset import unpack  # noqa: E402
+from ser_core.training.executors import ExecutorConfig, make_executor  # noqa: E402
 from ser_core.training.fusion import fuse_runs  # noqa: E402
 from ser_core.training.runs import RunFolder  # noqa: E402
 from ser_core.training.trainer import train_run  # noqa: E402
@@ -93,6 +95,9 @@ def main() -> None:
                         help="a setting for every run, as ser train --set takes it: --set train.mixup=0.2")
     parser.add_argument("--pack-tag", default="paper", help="with --pack: the tag in the pack's file names")
     parser.add_argument("--out", help="write the table as JSON here (after every row)")
+    parser.add_argument("--executor", choices=("local", "ray"), default="local",
+                        help="ray: folds as tasks on a local Ray cluster, --cpus-per-task CPUs each (as ser train)")
+    parser.add_argument("--cpus-per-task", type=float, default=1.0)
     parser.add_argument("--runs", help="keep the run folders here; a run already in it is resumed, not redone")
     args = parser.parse_args()
 
@@ -153,6 +158,16 @@ def members_of(token: str, recipe: str, overrides: list) -> list[str]:
     return [*tokens, token]
 
 
+@functools.cache
+def _executor(name: str, cpus_per_task: float):
+    return make_executor(ExecutorConfig(name, cpus_per_task=cpus_per_task))
+
+
+def executor(args):
+    """One executor for every row (a Ray cluster starts once)."""
+    return _executor(args.executor, args.cpus_per_task)
+
+
 def train_row(corpus, token, manifest, feature_set, corpus_train, runs, args, overrides, extra) -> dict:
     """Train (or resume, or fuse) one model token on a corpus's folds; its row of the table."""
     model, _, feature_name = token.partition(":")  # functionals:egemaps
@@ -172,7 +187,8 @@ def train_row(corpus, token, manifest, feature_set, corpus_train, runs, args, ov
         r["per_fold"] = {name: fold | {"best_epoch": None} for name, fold in r["per_fold"].items()}
     else:
         packed = None if model == "functionals" else feature_set  # a pack holds log-mels only
-        r = train_run(manifest, folder, spec, progress=False, feature_set=packed, resume=bool(args.runs))
+        r = train_run(manifest, folder, spec, progress=False, feature_set=packed, resume=bool(args.runs),
+                      executor=executor(args))
     row = {"corpus": corpus, "model": token, "split": spec.train.split, "ua": r["ua"], "wa": r["wa"],
            "macro_f1": r["macro_f1"], "fold_ua_std": r["fold_ua_std"], "params": r["params"],
            "wall_s": max(time.time() - t0, r["folds_wall_s"]),  # resumed: its folds' own
