@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, jobs, state, widgets
-from ser_core.config import CLASSIFIERS, FEATURE_SETS, MODEL_CONFIGS, FunctionalsConfig
+from ser_core.config import CLASSIFIERS, FEATURE_SETS, MODEL_CONFIGS, POOLINGS, FunctionalsConfig
 from ser_core.corpora.aggregate import emotions_setting, read_manifest
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.recipes import load_recipe, parse_override, recipe_names, resolve
@@ -80,6 +80,11 @@ def new_run() -> None:
             model_settings["model.channels"] = c[3].text_input(
                 "Channels per block", ", ".join(map(str, base.model.channels)),
                 help="One conv block per entry; more or wider blocks, a bigger model")
+            if hasattr(base.model, "pooling"):
+                model_settings["model.pooling"] = st.radio(
+                    "Pooling", POOLINGS, index=POOLINGS.index(base.model.pooling), horizontal=True,
+                    help="How the last block's map becomes the embedding: mean (its average) or stats (each "
+                         "channel's mean and standard deviation over time)")
         features = base.features
         c = st.columns(3)
         segments = c[0].number_input("Segments S", 1, 300, features.segments,

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # Shorthand flags: argparse dest -> the dotted key it sets (None = not given).
 SHORTHANDS = {
-    "model": "model.name", "kernel": "model.kernel", "split": "train.split", "emotions": "train.emotions",
+    "model": "model.name", "kernel": "model.kernel", "pooling": "model.pooling", "split": "train.split", "emotions": "train.emotions",
     "merge": "train.merge", "epochs": "train.epochs", "batch_size": "train.batch_size", "lr": "train.lr",
     "mixup": "train.mixup", "freq_warp": "train.freq_warp", "time_stretch": "train.time_stretch",
     "ema": "train.ema", "select": "train.select", "seed": "train.seed", "seeds": "train.seeds", "device": "train.device",
@@ -70,6 +70,7 @@ PRESET_RECIPES = {"tiny": "demo", "paper": "paper"}  # the presets' names before
 
 
 def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None:
+    from ser_core.config import POOLINGS
     from ser_core.recipes import DEFAULT_RECIPE
 
     g = p.add_argument_group("settings")
@@ -83,6 +84,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     if model:
         g.add_argument("--model", help="cnn3d, cnn_lstm, cnn2d or functionals (model.name)")
         g.add_argument("--kernel", help="the model's kernel, e.g. 2,3,5 for cnn3d (model.kernel)")
+        g.add_argument("--pooling", choices=POOLINGS,
+                       help="cnn3d: how the last block's map becomes the embedding: its mean, or stats (each "
+                            "channel's mean and standard deviation over time) (model.pooling)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     g.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")
     g.add_argument("--merge", action="append", metavar="FROM=TO", help="merge labels, e.g. calm=neutral")
