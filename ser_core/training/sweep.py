@@ -161,7 +161,7 @@ def _train_cells_together(manifest, spec: RunSpec, cells: list[tuple[int, int]],
 
 def sweep_table(out: str | Path) -> pd.DataFrame:
     """Finished cells under a sweep folder: k_seg, k_frame, k_mel, ua, wa, macro_f1, params, wall_s, and
-    ua_seed_std (the spread of UA over a cell's seeds; NaN for one seed)."""
+    ua_seed_std (the spread of UA over a cell's seeds) when a cell has several."""
     rows = []
     for folder in sorted(Path(out).glob("kseg*_kmel*")):
         run = RunFolder(folder)
@@ -175,8 +175,9 @@ def sweep_table(out: str | Path) -> pd.DataFrame:
             "params": results["params"], "wall_s": results.get("folds_wall_s", results["wall_s"]),
             "ua_seed_std": results["seeds"]["ua_std"] if "seeds" in results else float("nan"),
         })
-    return pd.DataFrame(rows, columns=["k_seg", "k_frame", "k_mel", "ua", "wa", "macro_f1", "params", "wall_s",
-                                       "ua_seed_std"])
+    table = pd.DataFrame(rows, columns=["k_seg", "k_frame", "k_mel", "ua", "wa", "macro_f1", "params", "wall_s",
+                                        "ua_seed_std"])
+    return table.drop(columns="ua_seed_std") if table["ua_seed_std"].isna().all() else table  # one seed: no spread
 
 
 def format_table(table: pd.DataFrame) -> str:
