@@ -143,7 +143,8 @@ def new_run() -> None:
         "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
         "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
         "train.mixup": float(mixup), "train.freq_warp": float(freq_warp), "train.time_stretch": float(time_stretch),
-        "train.ema": float(ema), "train.select": select, "train.seeds": int(seeds), "train.device": device, "train.final_model": final,
+        "train.ema": float(ema), "train.select": select, "train.seeds": int(seeds), "train.device": device,
+        "train.final_model": final,
     }
     try:
         overrides |= dict(parse_override(line) for line in more.splitlines() if line.strip())

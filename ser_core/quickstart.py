@@ -19,7 +19,8 @@ QUICKSTART_SPEC = resolve("demo")
 
 def demo_manifest_path() -> Path:
     """The first launch's demo manifest, where generate_demo_corpus writes it."""
-    from ser_core.corpora.demo import manifest_path  # the generator imports scipy.signal: seconds the app's pages need not pay
+    # Here, not at import: the demo generator imports scipy.signal, seconds the app's pages need not pay.
+    from ser_core.corpora.demo import manifest_path
 
     return manifest_path(demo_dir())
 

@@ -123,7 +123,8 @@ def _group_kfold(manifest: pd.DataFrame, k: int, seed: int) -> tuple[list[list[s
     n_speakers = len(set(speakers))
     if k > n_speakers:
         raise ValueError(f"kfold:{k} needs at least {k} speakers, have {n_speakers}")
-    from sklearn.model_selection import StratifiedGroupKFold  # scikit-learn takes seconds to import; the app's pages only parse splits
+    # Here, not at import: scikit-learn takes seconds to import, and the app's pages only parse splits.
+    from sklearn.model_selection import StratifiedGroupKFold
 
     # Stratifying on emotion balances the folds' label mix where the speakers allow it.
     splitter = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)

@@ -173,11 +173,10 @@ def sweep_table(out: str | Path) -> pd.DataFrame:
             "k_seg": k_seg, "k_frame": k_frame, "k_mel": k_mel,
             "ua": results["ua"], "wa": results["wa"], "macro_f1": results["macro_f1"],
             "params": results["params"], "wall_s": results.get("folds_wall_s", results["wall_s"]),
-            "ua_seed_std": results["seeds"]["ua_std"] if "seeds" in results else float("nan"),
+            **({"ua_seed_std": results["seeds"]["ua_std"]} if "seeds" in results else {}),
         })
-    table = pd.DataFrame(rows, columns=["k_seg", "k_frame", "k_mel", "ua", "wa", "macro_f1", "params", "wall_s",
-                                        "ua_seed_std"])
-    return table.drop(columns="ua_seed_std") if table["ua_seed_std"].isna().all() else table  # one seed: no spread
+    columns = ["k_seg", "k_frame", "k_mel", "ua", "wa", "macro_f1", "params", "wall_s"]
+    return pd.DataFrame(rows, columns=columns + (["ua_seed_std"] if any("ua_seed_std" in r for r in rows) else []))
 
 
 def format_table(table: pd.DataFrame) -> str:
