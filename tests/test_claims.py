@@ -87,8 +87,10 @@ def test_size_groups_hold_cells_within_ten_percent():
 
 
 def fake_run(folder: Path, model: str, right: np.ndarray, manifest: str | None = None, params: int = 1000,
-             kernel: tuple[int, int, int] | None = None, embeddings: np.ndarray | None = None) -> RunFolder:
-    """A finished run folder (config, results, predictions) whose clip i is right where right[i]; 2 speakers a fold."""
+             kernel: tuple[int, int, int] | None = None, embeddings: np.ndarray | None = None,
+             seeds: int = 1) -> RunFolder:
+    """A finished run folder (config, results, predictions) whose clip i is right where right[i]; 2 speakers a fold.
+    With several seeds, results hold their spread (each seed's UA 0.02 apart)."""
     n = SPEAKERS * PER_SPEAKER
     speaker = np.repeat([f"s{i}" for i in range(SPEAKERS)], PER_SPEAKER)
     label = np.arange(n) % len(LABELS)
@@ -98,12 +100,15 @@ def fake_run(folder: Path, model: str, right: np.ndarray, manifest: str | None =
                           "predicted": np.where(right, label, (label + 1) % len(LABELS))})
     run = RunFolder(folder).create()
     table.to_csv(run.predictions_path, index=False)
-    overrides = {"model.name": model, **TRAIN, **({"model.kernel": list(kernel)} if kernel else {})}
+    overrides = {"model.name": model, **TRAIN, "train.seeds": seeds, **({"model.kernel": list(kernel)} if kernel else {})}
     folds = [{"name": f"fold{k}", "test_speakers": [f"s{2 * k - 2}", f"s{2 * k - 1}"]} for k in (1, 2, 3)]
     config = resolve("demo", overrides).to_dict() | {"manifest": manifest, "labels": LABELS, "folds": folds}
     run.config_path.write_text(json.dumps(config))
-    run.results_path.write_text(json.dumps({"labels": LABELS, "ua": float(np.mean(right)), "params": params,
-                                            "fold_ua_std": 0.02, "wall_s": 1.0}))
+    results = {"labels": LABELS, "ua": float(np.mean(right)), "params": params, "fold_ua_std": 0.02, "wall_s": 1.0}
+    if seeds > 1:
+        ua = [float(np.mean(right)) + 0.02 * (k - (seeds - 1) / 2) for k in range(seeds)]
+        results["seeds"] = {"n": seeds, "ua": ua, "ua_mean": float(np.mean(ua)), "ua_std": float(np.std(ua, ddof=1))}
+    run.results_path.write_text(json.dumps(results))
     if embeddings is not None:
         np.savez(run.embeddings_path, embeddings=embeddings.astype(np.float16),
                  **{c: table[c].to_numpy(str) for c in EMBEDDED_COLUMNS})
@@ -149,6 +154,28 @@ def test_a_cnn3d_run_better_on_every_speaker_holds_and_worse_does_not(tmp_path, 
     fake_run(tmp_path / "runs" / "lstm", "cnn_lstm", ALL_RIGHT, manifest)
     models = card(claim_cards(tmp_path / "runs", tmp_path / "sweeps"), "models")
     assert models.verdict == FAILS and models.reason.startswith("lstm beats a3d")
+
+
+def by_speaker(*right: bool) -> np.ndarray:
+    """Every clip of speaker i right where right[i], else half of them."""
+    return np.where(np.repeat(right, PER_SPEAKER), ALL_RIGHT, HALF_RIGHT)
+
+
+def test_within_the_noise_one_seed_runs_are_repeated_over_seeds_and_seeded_ones_are_not(tmp_path, manifest):
+    runs = tmp_path / "runs"
+    for seeds in (1, 3):
+        fake_run(runs / "a3d", "cnn3d", by_speaker(True, True, True, False, False, False), manifest, seeds=seeds)
+        fake_run(runs / "lstm", "cnn_lstm", by_speaker(False, False, True, True, True, False), manifest, seeds=seeds)
+        models = card(claim_cards(runs, tmp_path / "sweeps"), "models")
+        assert models.verdict == UNSETTLED and "within the noise" in models.reason
+        if seeds == 1:
+            assert [s.out for s in models.settle] == [str(runs / "a3d-seeds"), str(runs / "lstm-seeds")]
+            assert all(s.args[-4:-2] == ("--seeds", "3") for s in models.settle)
+            assert any(line.startswith("One seed only for cnn3d and cnn_lstm") for line in models.evidence)
+        else:
+            assert not models.settle  # the same runs again would settle nothing
+            assert "cnn3d over 3 seeds: UA 0.750 ± 0.020 (each seed's pooled UA)" in " ".join(models.evidence)
+            assert any("spread between speakers" in line for line in models.evidence)
 
 
 def test_the_missing_partner_is_trained_on_the_same_folds(tmp_path, manifest):

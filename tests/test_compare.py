@@ -80,7 +80,7 @@ def test_ser_compare_prints_the_sentence_and_json(tmp_path, capsys):
     b = fake_run(tmp_path / "b", np.arange(72) % 2 == 0)
     assert main(["compare", str(a.path), str(b.path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("a − b: +0.500 UA over 6 speakers") and "fold1" in out
+    assert out.startswith("a − b: +0.500 UA on all clips, paired over 6 speakers") and "fold1" in out
     assert main(["compare", str(a.path), str(b.path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["mcnemar"]["only_a_right"] == 36
     assert main(["compare", str(a.path), str(tmp_path / "nothing")]) == 2

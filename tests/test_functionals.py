@@ -121,7 +121,7 @@ def test_predict_evaluate_and_export_from_model_npz(functionals_run, small_demo,
 def test_the_same_folds_make_runs_comparable(functionals_run, trained_run, capsys):
     """The demo cnn3d fixture and the functionals run share the manifest, split and seed: ser compare pairs them."""
     assert main(["compare", str(functionals_run.path), str(trained_run)]) == 0
-    assert "UA over 6 speakers" in capsys.readouterr().out
+    assert "UA on all clips, paired over 6 speakers" in capsys.readouterr().out
 
 
 def test_choose_weight_follows_the_validation_speakers():

@@ -48,10 +48,20 @@ def models_card(runs: list[RunFolder], runs_root: Path) -> Card:
         found = paired_with(run, by_model.get(baseline, []))
         if found:
             card.evidence.append(f"Beside it: {found[1]['summary']}.")
-    if seeds_of(run) == 1 or seeds_of(other) == 1:
-        card.evidence.append("Each run is one seed: the paired test covers the speakers, not the training noise.")
+    for model, like in (("cnn3d", run), ("cnn_lstm", other)):
+        spread = (like.results() or {}).get("seeds")
+        if spread:
+            card.evidence.append(f"{model} over {spread['n']} seeds: UA {spread['ua_mean']:.3f} ± {spread['ua_std']:.3f} "
+                                 "(each seed's pooled UA); the test pairs their averaged probabilities.")
+    single = [(model, like) for model, like in (("cnn3d", run), ("cnn_lstm", other)) if seeds_of(like) == 1]
+    if single:
+        card.evidence.append("One seed only for " + " and ".join(m for m, _ in single)
+                             + ": the paired test covers the speakers, not the training noise.")
     if card.verdict == UNSETTLED and seeds_flag:
-        for model, like in (("cnn3d", run), ("cnn_lstm", other)):
+        for model, like in single:
             card.settle.append(train_settle(f"{model} again over 3 seeds, on the same folds.", runs_root,
                                              f"{like.path.name}-seeds", model, like, fallback, extra=seeds_flag))
+        if not single:
+            card.evidence.append("Both runs average several seeds: what is left is the spread between speakers, "
+                                 "which more speakers (a larger corpus, or several aggregated) would narrow.")
     return card

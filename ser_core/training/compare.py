@@ -1,7 +1,7 @@
 """Paired comparison of two runs on the same folds: is A's UA different from B's, beyond the noise?
 
     comparison = compare_runs(RunFolder("runs/cnn3d"), RunFolder("runs/cnn_lstm"))
-    comparison["summary"]   # "cnn3d − cnn_lstm: +D UA over N speakers, p = P: ..."
+    comparison["summary"]   # "cnn3d − cnn_lstm: +D UA on all clips, paired over N speakers, p = P: ..."
 
 Two runs compare only when they tested the same clips in the same folds with the same
 labels; otherwise the reason is the error. The unit of the paired test is the speaker
@@ -101,7 +101,7 @@ def compare_runs(a: RunFolder, b: RunFolder, names: tuple[str, str] | None = Non
 
 def summary(name_a: str, name_b: str, difference: float, speakers: int, p: float) -> str:
     """The comparison in words, as a reader of a paper would want it."""
-    head = f"{name_a} − {name_b}: {difference:+.3f} UA over {speakers} speakers"
+    head = f"{name_a} − {name_b}: {difference:+.3f} UA on all clips, paired over {speakers} speakers"
     if not np.isfinite(p):
         return f"{head}: one speaker, no paired test"
     if p < ALPHA:
