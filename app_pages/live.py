@@ -10,7 +10,7 @@ from ser_core.audio import AUDIO_EXTENSIONS, AudioError
 from ser_core.predict import FunctionalsPredictor, FusionPredictor, Prediction, Predictor
 from ser_core.training.runs import RunFolder
 from ser_core.voices import (PROMPTS, SUGGESTED_CLIPS, Voice, add_to_voice, calibrates, check_clips, list_voices,
-                             normalization_used)
+                             normalization_used, too_few_clips)
 
 SESSION_CLIPS = "live_clips"  # this session's usable clips: {sha1 of the bytes: (name, bytes)}
 MAX_SESSION_CLIPS = 20
@@ -69,6 +69,8 @@ def _voice(run: RunFolder, predictor: Predictor) -> tuple[Voice | None, object]:
     voice = saved.get(name) if refusal is None else None
     if voice is None:
         return None, None
+    if few := too_few_clips(voice):
+        st.warning(few[0].upper() + few[1:] + ".", icon=":material/warning:")
     try:
         return voice, explore.voice_stats_for(run, voice)
     except ValueError as exc:

@@ -39,6 +39,9 @@ VOICE_FILE = "voice.json"
 # How many clips the Live page asks for: BENCHMARKS.md, "Calibrating to a voice" (bench/single_clip.py
 # --calibration), where UA stops growing with more clips of the test speaker.
 SUGGESTED_CLIPS = 5
+# Below this many clips a profile normalises a voice worse than the training audio's statistics do (same
+# section of BENCHMARKS.md): it is still used, with a warning.
+FEW_CLIPS = 3
 MIN_SPEECH_S = 1.0  # a clip with less speech than this adds too few frames to describe a voice
 # Harvard sentences (IEEE 1969): phonetically balanced, so a few cover the voice's whole spectrum.
 PROMPTS = (
@@ -150,6 +153,15 @@ def load_voice(name: str, root: Path | None = None) -> Voice:
     clips = tuple(VoiceClip(c["name"], (folder / c["file"]).read_bytes(), float(c["speech_s"]))
                   for c in record["clips"])
     return Voice(record["name"], clips, record["created"])
+
+
+def too_few_clips(voice: Voice) -> str | None:
+    """Why a profile of so few clips may predict worse than none, or None when it has enough."""
+    if len(voice.clips) >= FEW_CLIPS:
+        return None
+    return (f"voice {voice.name!r} has {len(voice.clips)} clip{'s' if len(voice.clips) > 1 else ''}: with fewer "
+            f"than {FEW_CLIPS}, a profile describes a voice worse than the training audio does; add clips "
+            f"({SUGGESTED_CLIPS} or more, in different moods)")
 
 
 def list_voices(root: Path | None = None) -> list[Voice]:

@@ -251,7 +251,7 @@ def test_previews_read_while_no_batch_runs_are_final(home, small_demo):
 
 
 def test_live_calibrates_to_a_voice_from_uploads_then_predicts_with_it(with_run):
-    from ser_core.voices import load_voice, voice_stats
+    from ser_core.voices import add_to_voice, load_voice, voice_stats
 
     at = page("live")
     assert at.selectbox(key="live_voice").value == ""  # no voice yet: the training audio's statistics
@@ -283,6 +283,14 @@ def test_live_calibrates_to_a_voice_from_uploads_then_predicts_with_it(with_run)
 
     at.selectbox(key="live_voice").set_value("").run()
     assert any(c.value.startswith("Normalised by the training audio's statistics") for c in at.caption)
+
+    add_to_voice("one clip", clips[:1])  # fewer clips than a profile needs: used, with a warning
+    at = page("live")
+    at.selectbox(key="live_voice").set_value("one clip").run()
+    assert not at.exception
+    assert [w.value for w in at.warning] == ["Voice 'one clip' has 1 clip: with fewer than 3, a profile describes "
+                                             "a voice worse than the training audio does; add clips (5 or more, "
+                                             "in different moods)."]
 
 
 def test_live_draws_a_timeline_only_over_several_windows(with_run):

@@ -176,6 +176,13 @@ def test_ser_voice_add_list_remove_and_predict_with_a_voice(trained_run, clips, 
     out, err = capsys.readouterr()
     assert "voice me: 5 clips" in out
     assert f"refused {paths[-1]}: silent" in err and "missing.wav: no such file" in err
+    assert "warning" not in err  # five clips are enough
+    assert main(["voice", "add", "few", *paths[:2]]) == 0
+    assert "ser: warning: voice 'few' has 2 clips: with fewer than 3" in capsys.readouterr().err
+    assert main(["predict", str(trained_run), paths[0], "--voice", "few"]) == 0
+    assert "voice 'few' has 2 clips" in capsys.readouterr().err
+    assert main(["voice", "remove", "few"]) == 0
+    capsys.readouterr()
     assert main(["voice", "list"]) == 0
     assert capsys.readouterr().out.startswith("me: 5 clips")
 

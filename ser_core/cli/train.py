@@ -216,11 +216,13 @@ def recipes(args: argparse.Namespace) -> int:
 def predict(args: argparse.Namespace) -> int:
     from ser_core.audio import AudioError
     from ser_core.predict import Predictor
-    from ser_core.voices import load_voice, voice_stats
+    from ser_core.voices import load_voice, too_few_clips, voice_stats
 
     if args.voice and args.same_speaker:
         raise ValueError("give --voice or --same-speaker, not both: each says whose statistics normalise the files")
     voice = load_voice(args.voice) if args.voice else None
+    if voice and (few := too_few_clips(voice)):
+        print(f"ser: warning: {few}", file=sys.stderr)
     predictor = Predictor.load(args.run, device=args.device)
     failed = 0
     results = []

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def add(args: argparse.Namespace) -> int:
     from ser_core.config import AudioConfig
-    from ser_core.voices import SUGGESTED_CLIPS, add_to_voice
+    from ser_core.voices import SUGGESTED_CLIPS, add_to_voice, too_few_clips
 
     audio = AudioConfig()
     if args.run:
@@ -45,6 +45,8 @@ def add(args: argparse.Namespace) -> int:
         print(f"ser: refused {r.name}: {r.reason}", file=sys.stderr)
     more = f"; {SUGGESTED_CLIPS} or more calibrate best" if len(voice.clips) < SUGGESTED_CLIPS else ""
     print(f"voice {voice.name}: {len(voice.clips)} clips, {voice.speech_s:.1f} s of speech{more}")
+    if few := too_few_clips(voice):
+        print(f"ser: warning: {few}", file=sys.stderr)
     return 1 if refused or unreadable else 0
 
 
