@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 VOICE_FILE = "voice.json"
 # How many clips the Live page asks for: BENCHMARKS.md, "Calibrating to a voice" (bench/single_clip.py
-# --calibration), where UA stops growing with more clips of the test speaker.
+# --calibration), the fewest that gained on both development corpora (more keep gaining).
 SUGGESTED_CLIPS = 5
 # Below this many clips a profile normalises a voice worse than the training audio's statistics do (same
 # section of BENCHMARKS.md): it is still used, with a warning.
