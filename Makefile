@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # on machines with a local CPU wheel pinned in pip's config it resolves to that.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: app test bench browser clean ray
+.PHONY: app test bench browser clean ray wheel-check
 
 app: $(VENV)/.installed
 	$(BIN)/ser app
@@ -33,6 +33,11 @@ browser:
 # The ray executor (ser train --executor ray); the dev extra, and so make test, has it too.
 ray: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e ".[ray]"
+
+# The wheel as a user installs it: its real dependencies in a fresh venv outside the checkout,
+# then `ser app` served from there (CI runs it after the tests).
+wheel-check: $(VENV)/.installed
+	bash .ci/wheel "$(TORCH_SPEC)"
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/featurize.py

@@ -53,8 +53,15 @@ def wheel(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def installed(wheel, tmp_path_factory) -> Path:
-    """A fresh venv with the wheel alone installed; this environment's site-packages added after its own."""
+def installed(request, tmp_path_factory) -> Path:
+    """A fresh venv with the wheel alone installed; this environment's site-packages added after its own.
+
+    With SER_WHEEL_VENV set (.ci/wheel), the venv a user would have instead: the wheel and its
+    real dependencies, installed there by pip.
+    """
+    if os.environ.get("SER_WHEEL_VENV"):
+        return Path(os.environ["SER_WHEEL_VENV"])
+    wheel = request.getfixturevalue("wheel")
     venv = tmp_path_factory.mktemp("venv") / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
