@@ -12,7 +12,7 @@ from ser_core.config import FunctionalsFeatures
 from ser_core.corpora.demo import speak
 from ser_core.features.functionals import functionals
 from ser_core.features.store import featurize_manifest
-from ser_core.recipes import resolve
+from ser_core.recipes import load_recipe, resolve
 from ser_core.training.runs import RunFolder
 
 EGEMAPS = {"model.name": "functionals", "model.feature_set": "egemaps", "train.split": "kfold:3"}
@@ -231,7 +231,8 @@ def test_ser_train_model_fusion_trains_both_members_then_fuses_them(small_demo, 
     from ser_core.recipes import load_recipe
     from ser_core.training.fusion import fuse_runs
 
-    recipe = load_recipe("demo").data | {"models": {"functionals": {"feature_set": "egemaps"}}}
+    recipe = load_recipe("demo").data
+    recipe["models"] = recipe["models"] | {"functionals": {"feature_set": "egemaps"}}
     (tmp_path / "recipe.json").write_text(json.dumps(recipe))
     run = RunFolder(tmp_path / "fusion")
     args = ["train", "--config", str(tmp_path / "recipe.json"), "--model", "fusion", "-m",
@@ -254,3 +255,27 @@ def test_ser_train_model_fusion_trains_both_members_then_fuses_them(small_demo, 
     assert run.results()["ua"] == results["ua"]
     assert [e["event"] for e in members[0].events()].count("run_start") == 1
     assert main(args) == 2  # a second run into the same folder is refused
+
+
+def test_a_fusion_over_seeds_fuses_each_folds_seed_averaged_probabilities(small_demo, tmp_path):
+    """--seeds 2 --model fusion: both members repeat over the seeds; each fold fuses their averages."""
+    from ser_core.training.executors import seed_fold_name
+    from ser_core.training.fusion import seed_averaged_folds
+
+    run = RunFolder(tmp_path / "fusion")
+    assert main(["train", "--recipe", "demo", "--model", "fusion", "-m",
+                 str(small_demo / "manifest.csv"), "--out", str(run.path), "--quiet", "--seeds", "2",
+                 "--set", "train.split=kfold:3", "--set", "train.epochs=2"]) == 0
+    cnn3d = RunFolder(run.path / "members" / "cnn3d")
+    records = cnn3d.finished_folds()
+    assert {seed_fold_name(f, k) for f in ("fold1", "fold2", "fold3") for k in (0, 1)} <= set(records)
+    assert records["fold1"]["probs"] != records["fold1-seed2"]["probs"]  # the seeds trained apart
+    averaged = seed_averaged_folds(cnn3d)["fold1"]
+    assert np.allclose(averaged["val_probs"], (np.asarray(records["fold1"]["val_probs"])
+                                               + np.asarray(records["fold1-seed2"]["val_probs"])) / 2)
+    functionals = seed_averaged_folds(RunFolder(run.path / "members" / "functionals"))["fold1"]
+    fused = run.finished_folds()["fold1"]
+    w = fused["weight"]
+    assert np.allclose(fused["probs"], w * np.asarray(averaged["probs"]) + (1 - w) * np.asarray(functionals["probs"]),
+                       atol=1e-5)
+    assert len(run.results()["weights"]) == 3

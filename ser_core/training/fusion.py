@@ -27,6 +27,7 @@ from ser_core.config import LINEAR_MODELS, RunSpec
 from ser_core.features.store import FeatureSet
 from ser_core.files import write_json
 from ser_core.training.compare import paired_predictions
+from ser_core.training.executors import seed_fold_name
 from ser_core.training.fold_trainer import StopRequested
 from ser_core.training.metrics import scores
 from ser_core.training.runs import FUSION_MODEL_FILE, RunFolder, versions
@@ -149,9 +150,28 @@ def _fuse(run: RunFolder, a: RunFolder, b: RunFolder, settings: dict, started: f
     return results
 
 
+def seed_averaged_folds(run: RunFolder) -> dict[str, dict]:
+    """A run's fold records by fold; a run repeated over seeds gives each fold's probabilities (test and
+    validation) averaged over its seeds, as its predictions.csv does. A fold missing a seed is left out."""
+    records, seeds = run.finished_folds(), run.config().get("train", {}).get("seeds", 1)
+    if seeds == 1:
+        return records
+    averaged = {}
+    for fold in run.config().get("folds", []):
+        group = [records.get(seed_fold_name(fold["name"], k)) for k in range(seeds)]
+        if any(record is None for record in group):
+            continue
+        first = group[0]
+        if any(r["paths"] != first["paths"] or r.get("val_paths") != first.get("val_paths") for r in group):
+            raise ValueError(f"{run.path.name}: the seeds of {fold['name']} tested or validated other clips")
+        averaged[fold["name"]] = first | {key: np.mean([np.asarray(r[key]) for r in group], axis=0).tolist()
+                                          for key in ("probs", "val_probs") if all(key in r for r in group)}
+    return averaged
+
+
 def _fold_pairs(a: RunFolder, b: RunFolder) -> list[tuple[str, dict, dict]]:
     """(fold, A's record, B's record) for every fold; ValueError when one cannot be fused."""
-    folds_a, folds_b = a.finished_folds(), b.finished_folds()
+    folds_a, folds_b = seed_averaged_folds(a), seed_averaged_folds(b)
     pairs = []
     for name in sorted(folds_a):
         ra, rb = folds_a[name], folds_b.get(name)
