@@ -124,7 +124,8 @@ def test_evaluate_compares_two_runs_pair_by_pair_or_says_why_not(with_run, home)
     at.selectbox(key="evaluate_run").select(str(with_run.path)).run()
     assert not at.exception
     sentence = next(md.value for md in at.markdown if "UA on all clips, paired over 6 speakers" in md.value)
-    assert f"{with_run.path.name} − worse: +{with_run.results()['ua']:.3f} UA on all clips, paired over 6 speakers" in sentence
+    ua = with_run.results()["ua"]
+    assert f"{with_run.path.name} − worse: +{ua:.3f} UA on all clips, paired over 6 speakers" in sentence
     assert "evidence that" in sentence and "chart_paired" in chart_ids(at)
     predictions["fold"] = "fold1"  # the same clips in other folds: not a pair
     predictions.to_csv(other / "predictions.csv", index=False)

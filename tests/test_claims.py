@@ -100,7 +100,8 @@ def fake_run(folder: Path, model: str, right: np.ndarray, manifest: str | None =
                           "predicted": np.where(right, label, (label + 1) % len(LABELS))})
     run = RunFolder(folder).create()
     table.to_csv(run.predictions_path, index=False)
-    overrides = {"model.name": model, **TRAIN, "train.seeds": seeds, **({"model.kernel": list(kernel)} if kernel else {})}
+    overrides = {"model.name": model, **TRAIN, "train.seeds": seeds,
+                 **({"model.kernel": list(kernel)} if kernel else {})}
     folds = [{"name": f"fold{k}", "test_speakers": [f"s{2 * k - 2}", f"s{2 * k - 1}"]} for k in (1, 2, 3)]
     config = resolve("demo", overrides).to_dict() | {"manifest": manifest, "labels": LABELS, "folds": folds}
     run.config_path.write_text(json.dumps(config))

@@ -51,8 +51,9 @@ def models_card(runs: list[RunFolder], runs_root: Path) -> Card:
     for model, like in (("cnn3d", run), ("cnn_lstm", other)):
         spread = (like.results() or {}).get("seeds")
         if spread:
-            card.evidence.append(f"{model} over {spread['n']} seeds: UA {spread['ua_mean']:.3f} ± {spread['ua_std']:.3f} "
-                                 "(each seed's pooled UA); the test pairs their averaged probabilities.")
+            card.evidence.append(f"{model} over {spread['n']} seeds: UA {spread['ua_mean']:.3f} "
+                                 f"± {spread['ua_std']:.3f} (each seed's pooled UA); the test pairs their "
+                                 "averaged probabilities.")
     single = [(model, like) for model, like in (("cnn3d", run), ("cnn_lstm", other)) if seeds_of(like) == 1]
     if single:
         card.evidence.append("One seed only for " + " and ".join(m for m, _ in single)
