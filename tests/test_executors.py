@@ -67,6 +67,17 @@ def test_ray_trains_the_same_folds_as_local(cluster, manifest, tmp_path):
     assert [e["event"] for e in events].count("fold_end") == 3 and events[-1]["event"] == "run_end"
 
 
+def test_one_executor_gives_each_run_its_own_features(cluster, manifest, tmp_path):
+    """A functionals run after a CNN's, on the same clips and log-mel settings, trains on functionals."""
+    executor = ray_executor()
+    train_run(manifest, tmp_path / "cnn", resolve("demo", FAST | {"train.epochs": 1}), progress=False,
+              executor=executor)
+    spec = resolve("demo", FAST | {"model.name": "functionals", "model.feature_set": "egemaps"})
+    after = train_run(manifest, tmp_path / "after", spec, progress=False, executor=executor)
+    alone = train_run(manifest, tmp_path / "alone", spec, progress=False)
+    assert after["per_fold"] == alone["per_fold"]
+
+
 def test_a_worker_killed_mid_fold_is_retried_and_the_run_finishes(cluster, manifest, tmp_path, monkeypatch):
     monkeypatch.setenv(CRASH_FOLD_ENV, "fold2")
     results = train_run(manifest, tmp_path / "run", resolve("demo", FAST), progress=False, executor=ray_executor())

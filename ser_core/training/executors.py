@@ -232,7 +232,10 @@ class RayExecutor:
 
     def _put(self, ray, data: Dataset, spec: RunSpec):
         """The dataset's object ref, put once however many runs (a sweep's cells) train on the same clips."""
-        key = (tuple(data.manifest["path"]), tuple(data.labels), json.dumps(spec.features.to_dict(), sort_keys=True))
+        # What the store computed, not the log-mel settings alone: a functionals run shares those with a CNN's
+        stored = spec.stored_features
+        key = (tuple(data.manifest["path"]), tuple(data.labels), type(stored).__name__,
+               json.dumps(stored.to_dict(), sort_keys=True))
         with self._lock:
             if self._data_ref is None or self._data_ref[0] != key:
                 self._data_ref = (key, ray.put(data))
