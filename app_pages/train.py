@@ -85,6 +85,10 @@ def new_run() -> None:
                     "Pooling", POOLINGS, index=POOLINGS.index(base.model.pooling), horizontal=True,
                     help="How the last block's map becomes the embedding: mean (its average) or stats (each "
                          "channel's mean and standard deviation over time)")
+            if hasattr(base.model, "deltas"):
+                model_settings["model.deltas"] = st.checkbox(
+                    "Deltas", base.model.deltas,
+                    help="Three input channels: the log-mels, their deltas and delta-deltas over time")
         features = base.features
         c = st.columns(3)
         segments = c[0].number_input("Segments S", 1, 300, features.segments,

@@ -223,6 +223,7 @@ class Cnn3dConfig(ConfigMixin):
     activation: str = "relu"
     dropout: float = 0.3
     pooling: str = "mean"  # of the last block's map: "mean", or "stats" (mean and standard deviation over time)
+    deltas: bool = False  # three input channels: the log-mels, their deltas and delta-deltas over the window's frames
 
     def __post_init__(self) -> None:
         if len(self.kernel) != 3:

@@ -210,10 +210,12 @@ def _both_ways(model, x):
     return out[False], out[True]
 
 
-@pytest.mark.parametrize("kernel, pooling", [((1, 1, 1), "mean"), ((2, 4, 6), "mean"), ((3, 3, 5), "mean"),
-                                             ((4, 3, 9), "mean"), ((3, 3, 5), "stats")])
-def test_folded_cnn3d_computes_what_conv3d_does(kernel, pooling):
-    model = recipe_model("demo", "cnn3d", 3, SMALL, kernel=kernel, dropout=0.0, pooling=pooling).train()
+@pytest.mark.parametrize("kernel, pooling, deltas", [((1, 1, 1), "mean", False), ((2, 4, 6), "mean", False),
+                                                     ((3, 3, 5), "mean", False), ((4, 3, 9), "mean", False),
+                                                     ((3, 3, 5), "stats", False), ((2, 3, 5), "mean", True)])
+def test_folded_cnn3d_computes_what_conv3d_does(kernel, pooling, deltas):
+    model = recipe_model("demo", "cnn3d", 3, SMALL, kernel=kernel, dropout=0.0, pooling=pooling,
+                         deltas=deltas).train()
     x = volume(5, SMALL)
     (logits3d, grads3d, buffers3d), (logits2d, grads2d, buffers2d) = _both_ways(model, x)
     torch.testing.assert_close(logits2d, logits3d, rtol=1e-4, atol=1e-5)
@@ -243,6 +245,34 @@ def test_stats_pooling_keeps_mean_and_spread_over_time_and_has_gradients_where_a
     assert torch.isfinite(maps.grad).all()
     with pytest.raises(ValueError, match="pooling must be one of"):
         recipe_model("demo", "cnn3d", 3, SMALL, pooling="max")
+
+
+def test_deltas_are_the_regression_slopes_over_the_windows_frames():
+    from ser_core.models.cnn3d import with_deltas
+
+    s, l, f = SMALL
+    t = torch.arange(s * l, dtype=torch.float32)
+    ramp = (0.5 * t[:, None] + torch.arange(f)).reshape(1, 1, s, l, f)  # slope 0.5 a frame, across segments
+    out = with_deltas(ramp)
+    assert out.shape == (1, 3, s, l, f)
+    torch.testing.assert_close(out[:, 0], ramp[:, 0])
+    inner = out[:, 1].reshape(s * l, f)[2:-2]  # the edges repeat their frame, as librosa's "nearest" mode
+    torch.testing.assert_close(inner, torch.full_like(inner, 0.5))
+    torch.testing.assert_close(out[:, 2].reshape(s * l, f)[4:-4], torch.zeros(s * l - 8, f))
+    quadratic = (t**2)[:, None].expand(-1, f).reshape(1, 1, s, l, f)  # its second derivative is 2
+    torch.testing.assert_close(with_deltas(quadratic)[:, 2].reshape(s * l, f)[4:-4], torch.full((s * l - 8, f), 2.0))
+
+
+def test_cnn3d_with_deltas_reads_three_channels_from_the_same_volume():
+    plain = recipe_model("demo", "cnn3d", 4, SMALL, channels=(4, 6))
+    deltas = recipe_model("demo", "cnn3d", 4, SMALL, channels=(4, 6), deltas=True)
+    assert deltas.stages[0].conv.in_channels == 3 and plain.stages[0].conv.in_channels == 1
+    extra = sum(p.numel() for p in deltas.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == 2 * 4 * 3 * 3 * 5  # two more input channels of the first kernel (3, 3, 5), nothing else
+    logits = deltas(volume(2, SMALL))
+    assert logits.shape == (2, 4)
+    rebuilt = build_model(**json.loads(json.dumps(deltas.model_args)))
+    assert rebuilt.config.deltas and rebuilt.stages[0].conv.in_channels == 3
 
 
 def test_cnn3d_folds_on_the_cpu_unless_told_and_not_when_pooling_segments(monkeypatch):

@@ -57,7 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # Shorthand flags: argparse dest -> the dotted key it sets (None = not given).
 SHORTHANDS = {
-    "model": "model.name", "kernel": "model.kernel", "pooling": "model.pooling", "split": "train.split",
+    "model": "model.name", "kernel": "model.kernel", "pooling": "model.pooling", "deltas": "model.deltas", "split": "train.split",
     "emotions": "train.emotions", "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
     "time_stretch": "train.time_stretch", "ema": "train.ema", "select": "train.select", "seed": "train.seed",
@@ -87,6 +87,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
         g.add_argument("--pooling", choices=POOLINGS,
                        help="cnn3d: how the last block's map becomes the embedding: its mean, or stats (each "
                             "channel's mean and standard deviation over time) (model.pooling)")
+        g.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=None,
+                       help="cnn3d: three input channels, the log-mels with their deltas and delta-deltas over "
+                            "time (model.deltas)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     g.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")
     g.add_argument("--merge", action="append", metavar="FROM=TO", help="merge labels, e.g. calm=neutral")

@@ -66,13 +66,13 @@ class ConvBlock(nn.Module):
         return self.pool(self.act(self.norm(y)))
 
 
-def conv_stack(config, input_size: tuple[int, ...]) -> nn.Sequential:
-    """One ConvBlock per entry of `config.channels`, all with `config.kernel`; one input channel.
+def conv_stack(config, input_size: tuple[int, ...], in_channels: int = 1) -> nn.Sequential:
+    """One ConvBlock per entry of `config.channels`, all with `config.kernel`.
 
     Pooling is clamped at build time so that no axis shrinks below 1 (small
     inputs, deep stacks): shapes are static, forward has no branches.
     """
-    blocks, size, in_channels = [], tuple(input_size), 1
+    blocks, size = [], tuple(input_size)
     for out_channels in config.channels:
         block_pool = tuple(min(p, s) for p, s in zip(config.pool, size))
         blocks.append(ConvBlock(in_channels, out_channels, config.kernel, block_pool, config.activation, size))
@@ -81,9 +81,32 @@ def conv_stack(config, input_size: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(*blocks)
 
 
+def with_deltas(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, S, L, F) -> (B, 3, S, L, F): the log-mels, their deltas and delta-deltas.
+
+    The regression deltas of HTK and librosa (two frames each side, edges repeated),
+    over the window's S * L frames in a row, so a segment's first frame sees the last
+    one before it.
+    """
+    batch, _, segments, frames, mels = x.shape
+    flat = x.reshape(batch, segments * frames, mels)
+    d1 = _deltas(flat)
+    return torch.stack([flat, d1, _deltas(d1)], dim=1).reshape(batch, 3, segments, frames, mels)
+
+
+def _deltas(x: torch.Tensor) -> torch.Tensor:
+    """(B, T, F) -> (B, T, F): sum_n n (x[t+n] - x[t-n]) / (2 sum_n n^2), n = 1, 2."""
+    padded = torch.cat([x[:, :1], x[:, :1], x, x[:, -1:], x[:, -1:]], dim=1)
+    t = x.shape[1]
+    return (padded[:, 3 : 3 + t] - padded[:, 1 : 1 + t] + 2 * (padded[:, 4 : 4 + t] - padded[:, :t])) / 10
+
+
 @register_model("cnn3d")
 class Cnn3d(VolumeModel):
     """Conv3d blocks over (S, L, F), global pooling, dropout, linear classifier.
+
+    With `deltas` the first block reads three channels (`with_deltas`), computed
+    from the volume inside the model, so features, cache and predictors stay as they are.
 
     Pooling "mean" averages the last block's map; "stats" averages it over mels and
     keeps each channel's mean and standard deviation over time (x-vector style
@@ -99,7 +122,7 @@ class Cnn3d(VolumeModel):
 
     def __init__(self, config: Cnn3dConfig, num_classes: int, input_shape: tuple[int, int, int]) -> None:
         super().__init__(config, num_classes, input_shape)
-        self.stages = conv_stack(config, input_size=self.input_shape)
+        self.stages = conv_stack(config, input_size=self.input_shape, in_channels=3 if config.deltas else 1)
         self.embedding_dim = config.channels[-1] * (2 if config.pooling == "stats" else 1)
         self.head_drop = nn.Dropout(config.dropout)
         self.fc = nn.Linear(self.embedding_dim, num_classes)
@@ -109,6 +132,8 @@ class Cnn3d(VolumeModel):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 1, S, L, F) -> (B, channels[-1])."""
         self.check_input(x)
+        if self.config.deltas:
+            x = with_deltas(x)
         fold = x.device.type == "cpu" if self.fold_segments is None else self.fold_segments
         maps = folded_maps(self.stages, x) if fold and self.foldable else self.stages(x)
         return self.pool_maps(maps)

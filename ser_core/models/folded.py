@@ -23,9 +23,8 @@ def can_fold(stages: nn.Sequential) -> bool:
 
 
 def folded_maps(stages: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, S, L, F) -> (B, C, S, L', F'): what `stages(x)` gives (a channels-last view)."""
-    batch, _, segments, frames, mels = x.shape
-    h = x.reshape(batch, segments, frames, mels, 1)  # channels last
+    """(B, C_in, S, L, F) -> (B, C, S, L', F'): what `stages(x)` gives (a channels-last view)."""
+    h = x.permute(0, 2, 3, 4, 1)  # channels last
     for block in stages:
         h = _folded_block(h, block)
     return h.permute(0, 4, 1, 2, 3)
