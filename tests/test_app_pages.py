@@ -340,6 +340,18 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
 
 
+def test_new_run_form_launches_cnn3d_with_deltas(saved_manifest, launched):
+    at = page("train")
+    at.selectbox(key="train_model").select("cnn3d").run()
+    box = next(b for b in at.checkbox if b.label == "Deltas")
+    assert box.value is resolve("demo").model.deltas
+    box.check()  # inside the form: sent with its button
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    (args,) = launched
+    assert launched_spec(args).model == resolve("demo", {"model.deltas": True}).model
+
+
 def test_new_run_can_train_its_folds_on_ray(saved_manifest, launched):
     pytest.importorskip("ray")
     at = page("train")
