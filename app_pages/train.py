@@ -126,14 +126,17 @@ def new_run() -> None:
         ema = c[3].number_input("Weight average", 0.0, 0.999, train.ema, step=0.01, format="%.3f",
                                 help="Evaluate and keep a moving average of the weights with this decay "
                                      "(0.99: about the last 100 steps); 0 = off")
-        c = st.columns(3)
+        c = st.columns(4)
         select = c[0].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(train.select),
                                 format_func={"best": "the best validation epoch", "last": "the last epoch"}.get,
                                 help="best: early stopping on the validation speakers; last: every epoch runs")
         seeds = c[1].number_input("Seeds", 1, 10, train.seeds,
                                   help="Repeat the cross-validation with this many seeds on the same folds: "
                                        "results give each seed's UA, their mean and spread (costs N times)")
-        run_name = c[2].text_input("Run name", placeholder=f"{model}-{name}-<time>")
+        adversary = c[2].number_input("Speaker adversary", 0.0, 10.0, train.adversary, step=0.1,
+                                      help="Weight of a speaker classifier's reversed gradient on the embedding, so "
+                                           "the network learns what does not tell the training speakers apart; 0 = off")
+        run_name = c[3].text_input("Run name", placeholder=f"{model}-{name}-<time>")
         executor = widgets.executor_args("train")
         more = st.text_area("Other settings", placeholder="train.label_smoothing=0.05\nmodel.dropout=0.2",
                             help="Any setting as KEY=VALUE, one a line (model.*, features.*, features.audio.*, "
@@ -147,7 +150,7 @@ def new_run() -> None:
         "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
         "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
         "train.mixup": float(mixup), "train.freq_warp": float(freq_warp), "train.time_stretch": float(time_stretch),
-        "train.ema": float(ema), "train.select": select, "train.seeds": int(seeds), "train.device": device,
+        "train.ema": float(ema), "train.adversary": float(adversary), "train.select": select, "train.seeds": int(seeds), "train.device": device,
         "train.final_model": final,
     }
     try:

@@ -157,6 +157,7 @@ class TrainConfig(ConfigMixin):
     freq_warp: float = 0.0  # mel axis stretched by a random factor in [1 - w, 1 + w] per clip (VTLP-style); 0 = off
     time_stretch: float = 0.0  # windows read at a random rate in [1 - s, 1 + s] per clip (tempo); 0 = off
     ema: float = 0.0  # decay of a moving average of the weights, evaluated and saved instead of them; 0 = off
+    adversary: float = 0.0  # weight of a reversed speaker-classifier gradient on the embedding; 0 = off
     eval_windows: int = 3  # windows averaged per test clip (centre and spread)
     device: str = "auto"  # auto = CUDA, else MPS, else CPU
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
@@ -181,6 +182,8 @@ class TrainConfig(ConfigMixin):
             )
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
+        if self.adversary < 0:
+            raise ValueError(f"adversary must be >= 0, got {self.adversary}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         for item in self.merge:

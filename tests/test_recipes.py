@@ -61,12 +61,13 @@ def test_overrides_dotted_and_shorthands(tmp_path):
     assert spec_from_args(old) == resolve("demo")
 
 
-def test_deltas_shorthand_switches_the_setting_both_ways():
+def test_deltas_and_adversary_shorthands():
     parse = lambda *flags: spec_from_args(build_parser().parse_args(["train", "-m", "m.csv", "--out", "r", *flags]))  # noqa: E731
     assert parse("--recipe", "laptop", "--deltas").model.deltas is True
     assert parse("--recipe", "laptop", "--set", "model.deltas=true", "--no-deltas").model.deltas is True  # --set last
     assert parse("--recipe", "laptop", "--no-deltas").model.deltas is False
     assert parse("--recipe", "laptop").model.deltas is resolve("laptop").model.deltas
+    assert parse("--recipe", "laptop", "--adversary", "0.3").train.adversary == 0.3
 
 
 @pytest.mark.parametrize("overrides, message", [

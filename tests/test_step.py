@@ -137,6 +137,46 @@ def test_augmentations_that_are_off_draw_nothing():
     assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), warped.state_dict().values()))
 
 
+def test_reversed_gradient_is_the_identity_forward_and_minus_weight_backward():
+    from ser_core.training.adversary import reverse_gradient
+
+    x = torch.randn(4, 3, requires_grad=True)
+    y = reverse_gradient(x, 0.3)
+    assert torch.equal(y, x)
+    (y * torch.arange(3.0)).sum().backward()
+    torch.testing.assert_close(x.grad, -0.3 * torch.arange(3.0).expand(4, 3))
+
+
+def test_the_adversary_knows_only_the_training_rows_speakers():
+    from ser_core.training.adversary import SpeakerAdversary
+
+    speakers = np.array(["a", "b", "c", "a", "b", "c", "d"])
+    adversary = SpeakerAdversary(5, speakers, train_rows=np.array([0, 2, 3, 5]), weight=1.0)
+    assert adversary.head.out_features == 2  # a and c; b and d are validation or test speakers
+    assert adversary.classes.tolist() == [0, -1, 1, 0, -1, 1, -1]
+
+
+@pytest.mark.parametrize("mixup", [0.0, 0.4])
+def test_an_adversary_trains_its_head_reproducibly_and_off_changes_nothing(mixup):
+    data = separable()
+    rows, val = np.arange(36), np.arange(36, 48)  # s0..s5 train, every one of them: 6 speaker classes
+    trainer = tiny_trainer(data, select="last", mixup=mixup, adversary=0.5)
+    batcher, _ = trainer.batcher(np.arange(48))
+    model = trainer.new_model()
+    step = trainer.train_step(model, batcher, rows, batch=12)
+    assert step.adversary.head.out_features == 6
+    head = step.adversary.head.weight.detach().clone()
+    losses = [float(step(torch.from_numpy(rows[i % 3 * 12 : (i % 3 + 1) * 12]), lam=0.7)) for i in range(10)]
+    assert np.isfinite(losses).all() and not torch.equal(head, step.adversary.head.weight)
+    a, _ = trainer.fit(batcher, rows, val, seed=0, epochs=2)
+    b, _ = tiny_trainer(data, select="last", mixup=mixup, adversary=0.5).fit(batcher, rows, val, seed=0, epochs=2)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    off, _ = tiny_trainer(data, select="last", mixup=mixup).fit(batcher, rows, val, seed=0, epochs=2)
+    plain, _ = tiny_trainer(data, select="last", mixup=mixup, adversary=0.0).fit(batcher, rows, val, seed=0, epochs=2)
+    assert all(torch.equal(x, y) for x, y in zip(off.state_dict().values(), plain.state_dict().values()))
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), off.state_dict().values()))
+
+
 def test_model_settings_reach_the_model():
     trainer = tiny_trainer(separable(), model={"dropout": 0.42, "channels": [3, 5]})
     model = trainer.new_model()
@@ -147,7 +187,7 @@ def test_model_settings_reach_the_model():
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="select"):
         TrainConfig(select="first")
-    for bad in ({"freq_warp": 0.5}, {"time_stretch": -0.1}, {"ema": 1.0}):
+    for bad in ({"freq_warp": 0.5}, {"time_stretch": -0.1}, {"ema": 1.0}, {"adversary": -0.1}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
 
@@ -178,8 +218,9 @@ def test_a_run_begun_before_a_setting_existed_resumes_as_the_same_work():
 
     spec = resolve("demo")
     older = json.loads(json.dumps(run_config(spec, "m.csv")))
-    for added in ("freq_warp", "time_stretch", "ema"):
+    for added in ("freq_warp", "time_stretch", "ema", "adversary"):
         del older["train"][added]  # config.json as written before these settings came
+    del older["model"]["deltas"]
     assert changed_work(older, spec) == []
     assert changed_work(older, spec.replace(train=spec.train.replace(ema=0.99))) == ["train.ema"]
     assert changed_work(older, spec.replace(model=spec.model.replace(channels=(4, 8)))) == ["model.channels"]

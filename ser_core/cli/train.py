@@ -60,7 +60,7 @@ SHORTHANDS = {
     "model": "model.name", "kernel": "model.kernel", "pooling": "model.pooling", "deltas": "model.deltas", "split": "train.split",
     "emotions": "train.emotions", "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
-    "time_stretch": "train.time_stretch", "ema": "train.ema", "select": "train.select", "seed": "train.seed",
+    "time_stretch": "train.time_stretch", "ema": "train.ema", "adversary": "train.adversary", "select": "train.select", "seed": "train.seed",
     "seeds": "train.seeds", "device": "train.device", "normalization": "features.normalization",
     "segments": "features.segments", "segment_frames": "features.segment_frames",
 }
@@ -100,6 +100,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--freq-warp", type=float, help="stretch mel axes by up to this fraction, VTLP-style; 0 = off")
     g.add_argument("--time-stretch", type=float, help="play windows up to this fraction faster or slower; 0 = off")
     g.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay; 0 = off")
+    g.add_argument("--adversary", type=float,
+                   help="weight of a speaker classifier's reversed gradient on the embedding (the training "
+                        "speakers only); 0 = off")
     g.add_argument("--select", choices=("best", "last"),
                    help="keep the best validation epoch's weights (early stopping) or the last epoch's")
     g.add_argument("--seed", type=int)

@@ -23,6 +23,7 @@ from ser_core.config import RunSpec
 from ser_core.device import autocast, autocast_dtype
 from ser_core.features.normalize import Stats, normalize_mels
 from ser_core.models import create_model
+from ser_core.training.adversary import SpeakerAdversary
 from ser_core.training.batches import WindowBatcher
 from ser_core.training.dataset import Dataset
 from ser_core.training.metrics import scores
@@ -86,12 +87,17 @@ class FoldTrainer:
 
     def train_step(self, model: torch.nn.Module, batcher: WindowBatcher, train_rows: np.ndarray,
                    batch: int) -> TrainStep:
-        """The step that trains `model` on `train_rows` (compiled if asked), with those rows' class weights."""
+        """The step that trains `model` on `train_rows` (compiled if asked), with those rows' class weights
+        (and, with an adversary, their speakers)."""
+        adversary = None
+        if self.train.adversary > 0:
+            adversary = SpeakerAdversary(model.embedding_dim, self.data.speakers, train_rows,
+                                         self.train.adversary).to(self.device)
         return TrainStep(
             model, torch.compile(model) if self.train.compile else model, batcher,
             labels=torch.tensor(self.data.y, device=self.device),
             class_weights=_class_weights(self.data.y[train_rows], len(self.data.labels)).to(self.device),
-            cfg=self.train, amp_dtype=self.amp_dtype, batch=batch,
+            cfg=self.train, amp_dtype=self.amp_dtype, batch=batch, adversary=adversary,
         )
 
     def fit(

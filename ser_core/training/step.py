@@ -19,6 +19,7 @@ import torch
 
 from ser_core.config import TrainConfig
 from ser_core.device import autocast
+from ser_core.training.adversary import SpeakerAdversary
 from ser_core.training.averaging import WeightAverage
 from ser_core.training.batches import WindowBatcher, random_factors, spec_augment, warp_mels
 
@@ -38,15 +39,17 @@ class TrainStep:
         cfg: TrainConfig,
         amp_dtype: torch.dtype | None,
         batch: int,
+        adversary: SpeakerAdversary | None = None,
     ) -> None:
         self.device = batcher.device
+        self.model, self.adversary = model, adversary
         self.use_graph = cfg.cuda_graphs and self.device.type == "cuda"
         self.forward, self.batcher, self.labels, self.weights = forward, batcher, labels, class_weights
         self.cfg, self.amp_dtype = cfg, amp_dtype
         # A graph reads the learning rate from device memory, so it must be a tensor there.
         self.lr: float | torch.Tensor = torch.tensor(cfg.lr, device=self.device) if self.use_graph else cfg.lr
         self.optimizer = torch.optim.AdamW(
-            model.parameters(), lr=self.lr, weight_decay=cfg.weight_decay,
+            [*model.parameters(), *(adversary.parameters() if adversary is not None else ())], lr=self.lr, weight_decay=cfg.weight_decay,
             fused=self.device.type == "cuda", capturable=self.use_graph,
         )
         # Evaluate and save this instead of `model` when averaging is on (see ser_core.training.averaging).
@@ -120,18 +123,30 @@ class TrainStep:
             x = x.contiguous(memory_format=torch.channels_last_3d)
         y = self.labels[idx]
         with self._autocast():
-            if cfg.mixup > 0:
-                # Mix each clip with the batch reversed: the order is random already, and no draw is needed.
-                logits = self.forward(self.lam * x + (1 - self.lam) * x.flip(0))
-                loss = self.lam * self._ce(logits, y) + (1 - self.lam) * self._ce(logits, y.flip(0))
+            # Mixup mixes each clip with the batch reversed: the order is random already, and no draw is needed.
+            inputs = self.lam * x + (1 - self.lam) * x.flip(0) if cfg.mixup > 0 else x
+            if self.adversary is None:
+                logits = self.forward(inputs)
             else:
-                loss = self._ce(self.forward(x), y)
+                features = self.model.forward_features(inputs)
+                logits = self.model.forward_head(features)
+            loss = self._mixed(self._ce, logits, y)
+            total = loss
+            if self.adversary is not None:
+                speakers = self.adversary.classes[idx]
+                total = loss + self._mixed(torch.nn.functional.cross_entropy, self.adversary.logits(features).float(),
+                                           speakers)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         self.optimizer.step()
         if self.average is not None:
             self.average.update()
-        return loss.detach()
+        return loss.detach()  # the emotion loss: what the curves show, with or without an adversary
+
+    def _mixed(self, loss_fn, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if self.cfg.mixup > 0:
+            return self.lam * loss_fn(logits, y) + (1 - self.lam) * loss_fn(logits, y.flip(0))
+        return loss_fn(logits, y)
 
     def _ce(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return weighted_cross_entropy(logits, y, self.weights, self.cfg.label_smoothing)
