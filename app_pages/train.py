@@ -150,7 +150,8 @@ def new_run() -> None:
         "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
         "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
         "train.mixup": float(mixup), "train.freq_warp": float(freq_warp), "train.time_stretch": float(time_stretch),
-        "train.ema": float(ema), "train.adversary": float(adversary), "train.select": select, "train.seeds": int(seeds), "train.device": device,
+        "train.ema": float(ema), "train.adversary": float(adversary), "train.select": select,
+        "train.seeds": int(seeds), "train.device": device,
         "train.final_model": final,
     }
     try:

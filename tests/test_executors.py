@@ -78,6 +78,31 @@ def test_one_executor_gives_each_run_its_own_features(cluster, manifest, tmp_pat
     assert after["per_fold"] == alone["per_fold"]
 
 
+def test_a_dataset_is_put_again_when_its_labels_speakers_or_stored_features_differ():
+    import numpy as np
+    import pandas as pd
+
+    from ser_core.training.dataset import Dataset
+
+    class CountingRay:
+        puts = 0
+
+        def put(self, data):
+            CountingRay.puts += 1
+            return CountingRay.puts
+
+    def dataset(y, speakers=("a", "a", "b")):
+        manifest = pd.DataFrame({"path": ["1.wav", "2.wav", "3.wav"], "speaker": list(speakers)})
+        return Dataset(manifest, [], ["angry", "neutral"], np.array(y), pd.DataFrame())
+
+    executor, fake, cnn = ray_executor(), CountingRay(), resolve("demo")
+    first = executor._put(fake, dataset([0, 1, 1]), cnn)
+    assert executor._put(fake, dataset([0, 1, 1]), cnn) == first  # a sweep's next cell: the same clips
+    assert executor._put(fake, dataset([0, 0, 1]), cnn) != first  # calm merged into angry, not neutral
+    assert executor._put(fake, dataset([0, 0, 1], ("a", "b", "b")), cnn) == 3
+    assert executor._put(fake, dataset([0, 0, 1], ("a", "b", "b")), resolve("demo", {"model.name": "functionals"})) == 4
+
+
 def test_a_worker_killed_mid_fold_is_retried_and_the_run_finishes(cluster, manifest, tmp_path, monkeypatch):
     monkeypatch.setenv(CRASH_FOLD_ENV, "fold2")
     results = train_run(manifest, tmp_path / "run", resolve("demo", FAST), progress=False, executor=ray_executor())

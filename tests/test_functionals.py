@@ -228,7 +228,6 @@ def test_ser_train_model_fusion_trains_both_members_then_fuses_them(small_demo, 
     resumable, and its config.json resolves to the same settings."""
     from ser_core.config import RunSpec
     from ser_core.predict import Predictor
-    from ser_core.recipes import load_recipe
     from ser_core.training.fusion import fuse_runs
 
     recipe = load_recipe("demo").data

@@ -62,7 +62,9 @@ def test_overrides_dotted_and_shorthands(tmp_path):
 
 
 def test_deltas_and_adversary_shorthands():
-    parse = lambda *flags: spec_from_args(build_parser().parse_args(["train", "-m", "m.csv", "--out", "r", *flags]))  # noqa: E731
+    def parse(*flags):
+        return spec_from_args(build_parser().parse_args(["train", "-m", "m.csv", "--out", "r", *flags]))
+
     assert parse("--recipe", "laptop", "--deltas").model.deltas is True
     assert parse("--recipe", "laptop", "--set", "model.deltas=true", "--no-deltas").model.deltas is True  # --set last
     assert parse("--recipe", "laptop", "--no-deltas").model.deltas is False

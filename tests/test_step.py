@@ -157,7 +157,7 @@ def test_the_adversary_knows_only_the_training_rows_speakers():
 
 
 @pytest.mark.parametrize("mixup", [0.0, 0.4])
-def test_an_adversary_trains_its_head_reproducibly_and_off_changes_nothing(mixup):
+def test_an_adversary_trains_its_head_reproducibly_and_changes_the_network(mixup):
     data = separable()
     rows, val = np.arange(36), np.arange(36, 48)  # s0..s5 train, every one of them: 6 speaker classes
     trainer = tiny_trainer(data, select="last", mixup=mixup, adversary=0.5)
@@ -172,8 +172,6 @@ def test_an_adversary_trains_its_head_reproducibly_and_off_changes_nothing(mixup
     b, _ = tiny_trainer(data, select="last", mixup=mixup, adversary=0.5).fit(batcher, rows, val, seed=0, epochs=2)
     assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
     off, _ = tiny_trainer(data, select="last", mixup=mixup).fit(batcher, rows, val, seed=0, epochs=2)
-    plain, _ = tiny_trainer(data, select="last", mixup=mixup, adversary=0.0).fit(batcher, rows, val, seed=0, epochs=2)
-    assert all(torch.equal(x, y) for x, y in zip(off.state_dict().values(), plain.state_dict().values()))
     assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), off.state_dict().values()))
 
 

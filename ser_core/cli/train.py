@@ -57,12 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 # Shorthand flags: argparse dest -> the dotted key it sets (None = not given).
 SHORTHANDS = {
-    "model": "model.name", "kernel": "model.kernel", "pooling": "model.pooling", "deltas": "model.deltas", "split": "train.split",
-    "emotions": "train.emotions", "merge": "train.merge", "epochs": "train.epochs",
+    "model": "model.name", "kernel": "model.kernel", "pooling": "model.pooling", "deltas": "model.deltas",
+    "split": "train.split", "emotions": "train.emotions", "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
-    "time_stretch": "train.time_stretch", "ema": "train.ema", "adversary": "train.adversary", "select": "train.select", "seed": "train.seed",
-    "seeds": "train.seeds", "device": "train.device", "normalization": "features.normalization",
-    "segments": "features.segments", "segment_frames": "features.segment_frames",
+    "time_stretch": "train.time_stretch", "ema": "train.ema", "adversary": "train.adversary",
+    "select": "train.select", "seed": "train.seed", "seeds": "train.seeds", "device": "train.device",
+    "normalization": "features.normalization", "segments": "features.segments",
+    "segment_frames": "features.segment_frames",
 }
 SWITCHES = {"compile": ("train.compile", True), "no_cuda_graphs": ("train.cuda_graphs", False),
             "no_final": ("train.final_model", False)}

@@ -133,7 +133,7 @@ class Cnn3d(VolumeModel):
         """(B, 1, S, L, F) -> (B, channels[-1])."""
         self.check_input(x)
         if self.config.deltas:
-            x = with_deltas(x)
+            x = with_deltas(x).contiguous(memory_format=self.memory_format if x.is_cuda else torch.contiguous_format)
         fold = x.device.type == "cpu" if self.fold_segments is None else self.fold_segments
         maps = folded_maps(self.stages, x) if fold and self.foldable else self.stages(x)
         return self.pool_maps(maps)

@@ -79,6 +79,11 @@ class VolumeModel(nn.Module):
         """(B, 1, S, L, F) -> (B, num_classes) logits."""
         return self.forward_head(self.forward_features(x))
 
+    def forward_with_embedding(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits, embedding before dropout): what a head on the embedding (a speaker adversary) needs."""
+        features = self.forward_features(x)
+        return self.forward_head(features), features
+
 
 def register_model(name: str):
     """Class decorator: make a VolumeModel subclass buildable by `name`."""

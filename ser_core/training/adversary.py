@@ -39,7 +39,7 @@ class SpeakerAdversary(nn.Module):
         classes[train_rows] = [index[s] for s in np.asarray(speakers)[train_rows]]
         self.register_buffer("classes", torch.from_numpy(classes), persistent=False)
         self.head = nn.Linear(embedding_dim, len(names))
-        self.weight = weight
+        self.reversal_weight = weight
 
     def logits(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(reverse_gradient(features, self.weight))
+        return self.head(reverse_gradient(features, self.reversal_weight))

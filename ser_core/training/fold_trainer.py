@@ -93,8 +93,9 @@ class FoldTrainer:
         if self.train.adversary > 0:
             adversary = SpeakerAdversary(model.embedding_dim, self.data.speakers, train_rows,
                                          self.train.adversary).to(self.device)
+        forward = model if adversary is None else model.forward_with_embedding
         return TrainStep(
-            model, torch.compile(model) if self.train.compile else model, batcher,
+            model, torch.compile(forward) if self.train.compile else forward, batcher,
             labels=torch.tensor(self.data.y, device=self.device),
             class_weights=_class_weights(self.data.y[train_rows], len(self.data.labels)).to(self.device),
             cfg=self.train, amp_dtype=self.amp_dtype, batch=batch, adversary=adversary,

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 
 from ser_core.config import TrainConfig
 from ser_core.device import autocast
@@ -42,14 +43,15 @@ class TrainStep:
         adversary: SpeakerAdversary | None = None,
     ) -> None:
         self.device = batcher.device
-        self.model, self.adversary = model, adversary
+        self.adversary = adversary  # with one, `forward` gives (logits, embedding)
         self.use_graph = cfg.cuda_graphs and self.device.type == "cuda"
         self.forward, self.batcher, self.labels, self.weights = forward, batcher, labels, class_weights
         self.cfg, self.amp_dtype = cfg, amp_dtype
         # A graph reads the learning rate from device memory, so it must be a tensor there.
         self.lr: float | torch.Tensor = torch.tensor(cfg.lr, device=self.device) if self.use_graph else cfg.lr
         self.optimizer = torch.optim.AdamW(
-            [*model.parameters(), *(adversary.parameters() if adversary is not None else ())], lr=self.lr, weight_decay=cfg.weight_decay,
+            [*model.parameters(), *(adversary.parameters() if adversary is not None else ())],
+            lr=self.lr, weight_decay=cfg.weight_decay,
             fused=self.device.type == "cuda", capturable=self.use_graph,
         )
         # Evaluate and save this instead of `model` when averaging is on (see ser_core.training.averaging).
@@ -128,14 +130,11 @@ class TrainStep:
             if self.adversary is None:
                 logits = self.forward(inputs)
             else:
-                features = self.model.forward_features(inputs)
-                logits = self.model.forward_head(features)
-            loss = self._mixed(self._ce, logits, y)
-            total = loss
+                logits, features = self.forward(inputs)
+            loss = total = self._mixed(self._ce, logits, y)
             if self.adversary is not None:
-                speakers = self.adversary.classes[idx]
-                total = loss + self._mixed(torch.nn.functional.cross_entropy, self.adversary.logits(features).float(),
-                                           speakers)
+                speaker_logits = self.adversary.logits(features).float()
+                total = loss + self._mixed(F.cross_entropy, speaker_logits, self.adversary.classes[idx])
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         self.optimizer.step()
