@@ -152,7 +152,7 @@ def members_of(token: str, recipe: str, overrides: list) -> list[str]:
     """The rows a model token needs, itself last: a fusion needs its two members' runs first."""
     if token != "fusion":
         return [token]
-    spec = resolve(recipe, [("model.name", "fusion"), *overrides])
+    spec = resolve(recipe, [("model.name", "fusion"), *((k, v) for k, v in overrides if not k.startswith("model."))])
     tokens = [f"functionals:{m.model.feature_set}" if m.model_name == "functionals" else m.model_name
               for m in spec.member_specs()]
     return [*tokens, token]
