@@ -152,10 +152,15 @@ def members_of(token: str, recipe: str, overrides: list) -> list[str]:
     """The rows a model token needs, itself last: a fusion needs its two members' runs first."""
     if token != "fusion":
         return [token]
-    spec = resolve(recipe, [("model.name", "fusion"), *((k, v) for k, v in overrides if not k.startswith("model."))])
+    spec = resolve(recipe, [("model.name", "fusion"), *own_overrides("fusion", overrides)])
     tokens = [f"functionals:{m.model.feature_set}" if m.model_name == "functionals" else m.model_name
               for m in spec.member_specs()]
     return [*tokens, token]
+
+
+def own_overrides(model: str, overrides: list) -> list:
+    """The run's settings that `model` takes: every features.* and train.* key, its own kind's model.* keys."""
+    return [(k, v) for k, v in overrides if not k.startswith("model.") or k in allowed_keys(model)]
 
 
 @functools.cache
@@ -172,8 +177,8 @@ def train_row(corpus, token, manifest, feature_set, corpus_train, runs, args, ov
     """Train (or resume, or fuse) one model token on a corpus's folds; its row of the table."""
     model, _, feature_name = token.partition(":")  # functionals:egemaps
     chosen = [("model.feature_set", feature_name)] if feature_name else []
-    own = [(k, v) for k, v in overrides if not k.startswith("model.") or k in allowed_keys(model)]  # model.* keys
-    spec = resolve(args.recipe, [("model.name", model), *own, *chosen]).replace(train=corpus_train)  # of its kind
+    spec = resolve(args.recipe, [("model.name", model), *own_overrides(model, overrides), *chosen]).replace(
+        train=corpus_train)
     if model == "functionals":
         token = f"functionals:{spec.model.feature_set}"
     folder = runs / f"{corpus}-{token.replace(':', '-')}"

@@ -33,10 +33,9 @@ class SpeakerAdversary(nn.Module):
 
     def __init__(self, embedding_dim: int, speakers: np.ndarray, train_rows: np.ndarray, weight: float) -> None:
         super().__init__()
-        names = np.unique(np.asarray(speakers)[train_rows])
-        index = {name: i for i, name in enumerate(names)}
+        names, inverse = np.unique(np.asarray(speakers)[train_rows], return_inverse=True)
         classes = np.full(len(speakers), -1, dtype=np.int64)
-        classes[train_rows] = [index[s] for s in np.asarray(speakers)[train_rows]]
+        classes[train_rows] = inverse
         self.register_buffer("classes", torch.from_numpy(classes), persistent=False)
         self.head = nn.Linear(embedding_dim, len(names))
         self.reversal_weight = weight
