@@ -33,6 +33,12 @@ def manifest_labels(path: str, mtime: float) -> tuple[list[str], list[str]]:
     return sorted(manifest["emotion"].unique()), sorted(manifest["corpus"].unique())
 
 
+def pretrained_runs(model: str) -> list[RunFolder]:
+    """Finished runs of `model` with a final network, to start a new run from."""
+    return [run for run in state.finished_runs(need_model=True)
+            if run.model_path.is_file() and run.config().get("model", {}).get("name") == model]
+
+
 def new_run() -> None:
     """Recipe, model and the settings that matter; Start writes the resolved spec and launches `ser train --config`."""
     manifests = state.list_manifests()
@@ -89,6 +95,12 @@ def new_run() -> None:
                 model_settings["model.deltas"] = st.checkbox(
                     "Deltas", base.model.deltas,
                     help="Three input channels: the log-mels, their deltas and delta-deltas over time")
+            sources = [""] + [str(run.path) for run in pretrained_runs(model)]
+            model_settings["train.init"] = st.selectbox(
+                "Start from", sources, format_func=lambda p: Path(p).name if p else "fresh weights",
+                help=f"A finished {model} run whose final model starts every fold's network (pretraining, "
+                     "e.g. on a large synthetic corpus made by `ser corpus demo`), its classifier "
+                     "too when it tells the same emotions apart. None of its speakers may be in this manifest.")
         features = base.features
         c = st.columns(3)
         segments = c[0].number_input("Segments S", 1, 300, features.segments,
@@ -157,9 +169,13 @@ def new_run() -> None:
     try:
         overrides |= dict(parse_override(line) for line in more.splitlines() if line.strip())
         spec = resolve(recipe, overrides)
+        if spec.train.init:  # its speakers, model and features checked before launching (torch loads here only)
+            from ser_core.training.warm_start import check_init
+
+            check_init(spec, read_manifest(path)["speaker"].to_numpy())
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
         jobs.start_train(path, out, spec, executor)
-    except (ValueError, FileExistsError) as err:
+    except (ValueError, OSError) as err:
         st.error(str(err))
         return
     st.session_state["train_dashboard"] = str(out)

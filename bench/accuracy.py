@@ -178,7 +178,7 @@ def train_row(corpus, token, manifest, feature_set, corpus_train, runs, args, ov
     model, _, feature_name = token.partition(":")  # functionals:egemaps
     chosen = [("model.feature_set", feature_name)] if feature_name else []
     spec = resolve(args.recipe, [("model.name", model), *own_overrides(model, overrides), *chosen]).replace(
-        train=corpus_train)
+        train=corpus_train if model != "functionals" else corpus_train.replace(init=""))  # a warm start is a network's
     if model == "functionals":
         token = f"functionals:{spec.model.feature_set}"
     folder = runs / f"{corpus}-{token.replace(':', '-')}"

@@ -158,6 +158,7 @@ class TrainConfig(ConfigMixin):
     time_stretch: float = 0.0  # windows read at a random rate in [1 - s, 1 + s] per clip (tempo); 0 = off
     ema: float = 0.0  # decay of a moving average of the weights, evaluated and saved instead of them; 0 = off
     adversary: float = 0.0  # weight of a reversed speaker-classifier gradient on the embedding; 0 = off
+    init: str = ""  # a run folder whose final model starts every network (ser_core.training.warm_start); "" = fresh
     eval_windows: int = 3  # windows averaged per test clip (centre and spread)
     device: str = "auto"  # auto = CUDA, else MPS, else CPU
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
@@ -404,10 +405,12 @@ class RunSpec:
         return dataclasses.replace(self, **changes)
 
     def member_specs(self) -> list["RunSpec"]:
-        """A fusion's two runs: each member's settings, with the fusion's features and training."""
+        """A fusion's two runs: each member's settings, with the fusion's features and training (a warm start
+        is the network member's only)."""
         if not isinstance(self.model, FusionConfig):
             raise ValueError(f"{self.model_name} is not a fusion; it has no members")
-        return [RunSpec(model_name=name, model=config, features=self.features, train=self.train, recipe=self.recipe)
+        return [RunSpec(model_name=name, model=config, features=self.features, recipe=self.recipe,
+                        train=self.train.replace(init="") if name in LINEAR_MODELS else self.train)
                 for name, config in zip(self.model.members, self.model.member_configs())]
 
     @property

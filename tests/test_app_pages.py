@@ -353,6 +353,29 @@ def test_new_run_form_launches_cnn3d_with_deltas(saved_manifest, launched):
     assert launched_spec(args).model == resolve("demo", {"model.deltas": True}).model
 
 
+def test_new_run_starts_from_a_finished_run_only_on_new_speakers(saved_manifest, with_run, launched, tmp_path):
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.corpora.demo import generate_demo_corpus
+
+    generate_demo_corpus(tmp_path / "new", n_speakers=8, n_sentences=1, emotions=("neutral", "sad", "angry"))
+    new = read_manifest(tmp_path / "new" / "manifest.csv")
+    new[new["speaker"].str[-2:].astype(int) >= 4].to_csv(saved_manifest.with_name("new.csv"), index=False)
+    at = page("train")
+    at.session_state["train_new_run"] = True  # with a run in the folder, "New run" starts closed
+    at.run()
+    for manifest, refused in (("mine", True), ("new", False)):  # mine: the run's own speakers
+        at.selectbox(key="train_manifest").select(manifest).run()
+        start = next(b for b in at.selectbox if b.label == "Start from")
+        assert start.options == ["fresh weights", with_run.path.name]
+        start.select(str(with_run.path))
+        next(b for b in at.button if b.label == "Start training").click().run()
+        assert not at.exception
+        assert any("trained on 6 speakers of this run's manifest" in e.value for e in at.error) is refused
+        assert len(launched) == (0 if refused else 1)
+    (args,) = launched
+    assert launched_spec(args).train.init == str(with_run.path)
+
+
 def test_new_run_can_train_its_folds_on_ray(saved_manifest, launched):
     pytest.importorskip("ray")
     at = page("train")

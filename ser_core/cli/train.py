@@ -61,6 +61,7 @@ SHORTHANDS = {
     "split": "train.split", "emotions": "train.emotions", "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
     "time_stretch": "train.time_stretch", "ema": "train.ema", "adversary": "train.adversary",
+    "init": "train.init",
     "select": "train.select", "seed": "train.seed", "seeds": "train.seeds", "device": "train.device",
     "normalization": "features.normalization", "segments": "features.segments",
     "segment_frames": "features.segment_frames",
@@ -91,6 +92,10 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
         g.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=None,
                        help="cnn3d: three input channels, the log-mels with their deltas and delta-deltas over "
                             "time (model.deltas)")
+        g.add_argument("--init", metavar="RUN",
+                       help="start every fold's network from run RUN's final model (pretrained, e.g. on a large "
+                            "ser corpus demo), its classifier too if RUN tells the same emotions apart; none of "
+                            "RUN's speakers may be in this manifest (train.init)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     g.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")
     g.add_argument("--merge", action="append", metavar="FROM=TO", help="merge labels, e.g. calm=neutral")

@@ -182,12 +182,14 @@ class RayExecutor:
             max_retries=0,  # the driver retries, so that every attempt is logged
         )
         data_ref = self._put(ray, data, spec)
+        warm_start = getattr(trainer, "warm_start", None)  # train.init's weights travel with the tasks: a worker
+        warm_ref = ray.put(warm_start) if warm_start is not None else None  # on another machine lacks the file
         crash = os.environ.get(CRASH_FOLD_ENV)
         pending: dict = {}
 
         def submit(job: FoldJob, attempt: int) -> None:
             ref = task.remote(data_ref, spec, job, attempt, self.config.gpus_per_task > 0, str(run.path),
-                              self._events, crash)
+                              self._events, crash, warm_ref)
             pending[ref] = (job, attempt)
 
         for job in jobs:
@@ -258,7 +260,7 @@ def _signal_handlers_kept() -> Iterator[None]:
 
 
 def _train_fold_task(data: Dataset, spec: RunSpec, job: FoldJob, attempt: int, use_gpu: bool, run: str, events,
-                     crash: str | None) -> dict:
+                     crash: str | None, warm_start=None) -> dict:
     """A Ray task: one fold's record; its events go onto the queue `events` as (run, event, fields)."""
     import torch
 
@@ -269,7 +271,7 @@ def _train_fold_task(data: Dataset, spec: RunSpec, job: FoldJob, attempt: int, u
     device = pick_device(spec.train.device) if use_gpu else torch.device("cpu")
     fold = job.fold  # its arrays arrive read-only, which torch.from_numpy warns about
     job = replace(job, fold=replace(fold, train=fold.train.copy(), val=fold.val.copy(), test=fold.test.copy()))
-    trainer = fold_trainer(data, spec, device)
+    trainer = fold_trainer(data, spec, device, warm_start)
 
     def log(event: str, **fields) -> None:
         # Sent without waiting: a task blocked in ray.get lends its CPU out, and Ray would start another fold on it.

@@ -30,6 +30,7 @@ from ser_core.training.metrics import scores
 from ser_core.files import write_atomic
 from ser_core.training.runs import MODEL_FILE, versions
 from ser_core.training.step import TrainStep
+from ser_core.training.warm_start import WarmStart, check_init
 
 
 class StopRequested(Exception):
@@ -39,20 +40,29 @@ class StopRequested(Exception):
 class FoldTrainer:
     """Trains one model on some rows and predicts others, all batches cut on the device."""
 
-    def __init__(self, data: Dataset, spec: RunSpec, device: torch.device):
+    def __init__(self, data: Dataset, spec: RunSpec, device: torch.device, warm_start: WarmStart | None = None):
+        """`warm_start`: train.init's weights, loaded once by the run's driver (else loaded here)."""
         self.data, self.spec, self.device = data, spec, device
         self.train, self.features = spec.train, spec.features
         self.amp_dtype = autocast_dtype(device, spec.train.precision)
         self.input_shape = (spec.features.segments, spec.features.segment_frames, spec.features.n_mels)
         self.stop_flag = False
+        self.warm_start = warm_start or check_init(spec, data.speakers)
+        if self.warm_start is not None:
+            self._built()  # weights that do not fit this model fail here, before any fold trains
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN time its algorithms once
 
-    def new_model(self) -> torch.nn.Module:
+    def _built(self) -> torch.nn.Module:
+        """A new model on the CPU: fresh weights, or train.init's."""
         model = create_model(
             self.spec.model_name, num_classes=len(self.data.labels), input_shape=self.input_shape,
             **self.spec.model.to_dict(),
-        ).to(self.device)
+        )
+        return model if self.warm_start is None else self.warm_start.apply(model, self.data.labels)
+
+    def new_model(self) -> torch.nn.Module:
+        model = self._built().to(self.device)
         if self.device.type == "cuda":
             model = model.to(memory_format=model.memory_format)
         return model
@@ -61,12 +71,16 @@ class FoldTrainer:
         return sum(p.numel() for p in self.new_model().parameters())
 
     def save(self, folder: Path, model: torch.nn.Module, stats: Stats) -> None:
-        """Weights plus everything needed to predict with no training data present: FOLDER/model.pt."""
+        """The final model (trained on every clip) plus everything needed to predict with no training data
+        present: FOLDER/model.pt."""
         checkpoint = {
             "model_args": model.model_args,
             "spec": self.spec.to_dict(),
             "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "labels": self.data.labels,
+            # every speaker these weights learnt from, a warm start's too: what a later train.init must not test
+            "heard_speakers": sorted(set(self.data.speakers.astype(str).tolist())
+                                     | (self.warm_start.heard if self.warm_start is not None else set())),
             "features": self.features.to_dict(),
             "normalization": {"mode": self.features.normalization, **stats.to_dict()},
             "versions": versions(),

@@ -33,6 +33,7 @@ from ser_core.training.metrics import grouped_scores, scores
 from ser_core.files import write_atomic, write_json
 from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, versions
 from ser_core.training.splits import Fold, make_folds
+from ser_core.training.warm_start import WarmStart, check_init
 
 
 class StopOnSignals:
@@ -63,11 +64,13 @@ class StopOnSignals:
                 signal.signal(sig, old)
 
 
-def fold_trainer(data: Dataset, spec: RunSpec, device: torch.device) -> FoldTrainer | LinearFoldTrainer:
-    """The trainer of one fold for the spec's model: a network, or the linear reference over functionals."""
+def fold_trainer(data: Dataset, spec: RunSpec, device: torch.device,
+                 warm_start: WarmStart | None = None) -> FoldTrainer | LinearFoldTrainer:
+    """The trainer of one fold for the spec's model: a network (from `warm_start`'s weights, if given),
+    or the linear reference over functionals."""
     if spec.model_name in LINEAR_MODELS:
         return LinearFoldTrainer(data, spec)
-    return FoldTrainer(data, spec, device)
+    return FoldTrainer(data, spec, device, warm_start)
 
 
 def run_config(spec: RunSpec, manifest_path: str | None) -> dict:
@@ -99,9 +102,12 @@ def train_run(
                             progress=progress, feature_set=feature_set, executor=executor)
     executor = executor or LocalExecutor()
     run = RunFolder(out)
+    if spec.train.init:  # stored absolute, so that the run resumes from any folder
+        spec = spec.replace(train=spec.train.replace(init=str(Path(spec.train.init).resolve())))
     train = spec.train
     settings = run_config(spec, manifest_path)
-    check_resume(run, spec, resume)
+    warm_start = check_init(spec, manifest["speaker"].to_numpy())  # before any folder or featurising
+    check_resume(run, spec, resume, warm_start)
     run.create()
     device = pick_device(train.device)
     started = time.time()
@@ -113,10 +119,11 @@ def train_run(
                 manifest, train, spec.stored_features, cache_dir=cache_dir, progress=progress, feature_set=feature_set
             )
             folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed)
-            trainer = fold_trainer(data, spec, device)
+            trainer = fold_trainer(data, spec, device, warm_start)
             write_json(
                 run.config_path,
                 settings
+                | ({"init_sha256": warm_start.sha256} if warm_start is not None else {})
                 | {
                     "labels": data.labels,
                     "device": describe(device),
@@ -172,8 +179,9 @@ def train_run(
 WHERE = ("device", "compile", "cuda_graphs")  # train settings a resumed run may change: where and how fast it runs
 
 
-def check_resume(run: RunFolder, spec: RunSpec, resume: bool) -> None:
-    """Refuse to write into a folder that holds a run, unless resuming it with the settings it was started with."""
+def check_resume(run: RunFolder, spec: RunSpec, resume: bool, warm_start: WarmStart | None = None) -> None:
+    """Refuse to write into a folder that holds a run, unless resuming it with the settings it was started with
+    (and the same train.init weights)."""
     if not run.exists():
         return
     if not resume:
@@ -182,6 +190,10 @@ def check_resume(run: RunFolder, spec: RunSpec, resume: bool) -> None:
     if changed:
         raise ValueError(f"{run.path}: settings differ from the run being resumed ({', '.join(changed)}); "
                          "resume with the run's own config.json, or start a new run folder")
+    started_from = run.config().get("init_sha256")
+    if warm_start is not None and started_from not in (None, warm_start.sha256):
+        raise ValueError(f"{run.path}: {warm_start.source} has changed since this run started from it; its "
+                         "finished folds and the rest would start from other weights: start a new run folder")
 
 
 def changed_work(previous: dict, spec: RunSpec) -> list[str]:
