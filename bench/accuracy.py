@@ -42,6 +42,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ser_core.config import train_of  # noqa: E402
 from ser_core.device import describe, pick_device  # noqa: E402
 from ser_core.features.store import FeatureSet  # noqa: E402
 from ser_core.paths import development_corpora  # noqa: E402
@@ -178,7 +179,7 @@ def train_row(corpus, token, manifest, feature_set, corpus_train, runs, args, ov
     model, _, feature_name = token.partition(":")  # functionals:egemaps
     chosen = [("model.feature_set", feature_name)] if feature_name else []
     spec = resolve(args.recipe, [("model.name", model), *own_overrides(model, overrides), *chosen]).replace(
-        train=corpus_train if model != "functionals" else corpus_train.replace(init=""))  # a warm start is a network's
+        train=train_of(model, corpus_train))
     if model == "functionals":
         token = f"functionals:{spec.model.feature_set}"
     folder = runs / f"{corpus}-{token.replace(':', '-')}"

@@ -345,6 +345,11 @@ MODEL_CONFIGS: dict[str, type[ConfigMixin]] = {
 LINEAR_MODELS = ("functionals",)
 
 
+def train_of(model_name: str, train: TrainConfig) -> TrainConfig:
+    """`train` as a run of `model_name` takes it: a warm start (train.init) is a network's only."""
+    return train.replace(init="") if model_name in LINEAR_MODELS else train
+
+
 def model_config_class(name: str) -> type[ConfigMixin]:
     if name not in MODEL_CONFIGS:
         raise ValueError(f"unknown model {name!r}; known: {sorted(MODEL_CONFIGS)}")
@@ -410,7 +415,7 @@ class RunSpec:
         if not isinstance(self.model, FusionConfig):
             raise ValueError(f"{self.model_name} is not a fusion; it has no members")
         return [RunSpec(model_name=name, model=config, features=self.features, recipe=self.recipe,
-                        train=self.train.replace(init="") if name in LINEAR_MODELS else self.train)
+                        train=train_of(name, self.train))
                 for name, config in zip(self.model.members, self.model.member_configs())]
 
     @property

@@ -186,11 +186,12 @@ def check_resume(run: RunFolder, spec: RunSpec, resume: bool, warm_start: WarmSt
         return
     if not resume:
         raise FileExistsError(f"{run.path} already holds a run; pass resume=True (--resume) or pick a new folder")
-    changed = changed_work(run.config(), spec)
+    previous = run.config()
+    changed = changed_work(previous, spec)
     if changed:
         raise ValueError(f"{run.path}: settings differ from the run being resumed ({', '.join(changed)}); "
                          "resume with the run's own config.json, or start a new run folder")
-    started_from = run.config().get("init_sha256")
+    started_from = previous.get("init_sha256")
     if warm_start is not None and started_from not in (None, warm_start.sha256):
         raise ValueError(f"{run.path}: {warm_start.source} has changed since this run started from it; its "
                          "finished folds and the rest would start from other weights: start a new run folder")
