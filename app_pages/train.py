@@ -123,10 +123,14 @@ def new_run() -> None:
         epochs = c[-1].number_input("Epochs", 1, 500, train.epochs, help="Per fold")
         chosen = st.multiselect("Emotions", emotions, default=emotions)
         merges = st.multiselect("Merge labels", [m for m in MERGES if m.split("=")[0] in emotions])
-        c = st.columns(3)
+        c = st.columns(4)
         batch_size = c[0].number_input("Batch size", 2, 1024, train.batch_size)
         lr = c[1].number_input("Learning rate", 1e-5, 1.0, train.lr, format="%.4f")
-        final = c[2].checkbox("Final model on all speakers", train.final_model, help="Needed for Explore and Live")
+        val_fraction = c[2].number_input(
+            "Validation speakers", 0.0, 0.5, train.val_fraction, step=0.05,
+            help="Share of each fold's training speakers held out to validate (early stopping with \"the best "
+                 "validation epoch\", a fusion's weight, the functionals' regularisation); 0 = train on every one")
+        final = c[3].checkbox("Final model on all speakers", train.final_model, help="Needed for Explore and Live")
         c = st.columns(4)
         mixup = c[0].number_input("Mixup alpha", 0.0, 2.0, train.mixup, step=0.1,
                                   help="Train on blends of two clips and their labels; 0 = off")
@@ -159,6 +163,7 @@ def new_run() -> None:
     overrides = {
         "model.name": model, **model_settings, "features.segments": int(segments),
         "features.segment_frames": int(segment_frames), "train.split": split_spec(split_kind, int(k), test_corpus),
+        "train.val_fraction": float(val_fraction),
         "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
         "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
         "train.mixup": float(mixup), "train.freq_warp": float(freq_warp), "train.time_stretch": float(time_stretch),
@@ -197,7 +202,7 @@ def dashboard_view(run_path: str, job: jobs.Job | None, running: bool) -> None:
         if table["val_ua"].notna().any():
             right.plotly_chart(charts.training_curves(table, "val_ua", "Validation UA"), key="chart_val")
         else:
-            right.caption("No validation UA: this split leaves no validation speakers (too few speakers per fold).")
+            right.caption("No validation UA: no validation speakers (a share of 0, or too few speakers per fold).")
     if running:
         if st.button("Stop", key="train_stop", icon=":material/stop:",
                      help="Finished folds are kept; Resume continues from them."):

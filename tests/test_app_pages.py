@@ -319,7 +319,7 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     at.selectbox(key="train_model").select("cnn2d").run()
     assert [box.label for box in at.number_input][:2] == ["k_frame", "k_mel"]  # a 2D kernel
     settings = (("Mixup alpha", 0.3), ("Mel warp", 0.1), ("Tempo", 0.05), ("Weight average", 0.99),
-                ("Speaker adversary", 0.5),
+                ("Speaker adversary", 0.5), ("Validation speakers", 0.0),
                 ("Segments S", 40), ("Frames per segment L", 4))
     for label, value in settings:
         next(box for box in at.number_input if box.label == label).set_value(value)
@@ -335,7 +335,8 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     expected = resolve("demo", {
         "model.name": "cnn2d", "model.channels": [6, 12, 24], "model.dropout": 0.2, "train.mixup": 0.3,
         "train.freq_warp": 0.1, "train.time_stretch": 0.05, "train.ema": 0.99, "train.adversary": 0.5,
-        "train.select": "last", "train.label_smoothing": 0.05, "features.segments": 40, "features.segment_frames": 4})
+        "train.select": "last", "train.val_fraction": 0.0, "train.label_smoothing": 0.05, "features.segments": 40,
+        "features.segment_frames": 4})
     assert spec.model == expected.model and spec.features == expected.features
     assert spec.train == expected.train.replace(split=spec.train.split)  # the form's split: kfold:5
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart

@@ -61,7 +61,7 @@ def test_overrides_dotted_and_shorthands(tmp_path):
     assert spec_from_args(old) == resolve("demo")
 
 
-def test_deltas_and_adversary_shorthands():
+def test_deltas_adversary_and_validation_shorthands():
     def parse(*flags):
         return spec_from_args(build_parser().parse_args(["train", "-m", "m.csv", "--out", "r", *flags]))
 
@@ -70,6 +70,7 @@ def test_deltas_and_adversary_shorthands():
     assert parse("--recipe", "laptop", "--no-deltas").model.deltas is False
     assert parse("--recipe", "laptop").model.deltas is resolve("laptop").model.deltas
     assert parse("--recipe", "laptop", "--adversary", "0.3").train.adversary == 0.3
+    assert parse("--recipe", "laptop", "--val-fraction", "0").train.val_fraction == 0.0
 
 
 @pytest.mark.parametrize("overrides, message", [

@@ -225,3 +225,20 @@ def test_a_run_begun_before_a_setting_existed_resumes_as_the_same_work():
     assert changed_work(older, spec.replace(train=spec.train.replace(device="cpu", compile=True))) == []
     before_recipes = {"train": {"model": "cnn3d", "preset": "tiny"}, "features": {}}
     assert "before recipes" in changed_work(before_recipes, spec)[0]
+
+
+def test_evaluation_in_batches_gives_what_one_batch_gives(monkeypatch):
+    import ser_core.training.fold_trainer as fold_trainer
+
+    data = separable(n=100)
+    trainer = tiny_trainer(data, eval_windows=3)
+    rows = np.arange(100)
+    batcher, _ = trainer.batcher(rows)
+    torch.manual_seed(0)
+    model = trainer.new_model()
+    assert fold_trainer.eval_batch(trainer.device) * 2 < 3 * len(rows)  # the CPU's batches cut these clips
+    probs, embedding = trainer.predict(model, batcher, rows), trainer.embed(model, batcher)
+    monkeypatch.setattr(fold_trainer, "eval_batch", lambda device: 10_000)  # every window in one forward
+    np.testing.assert_allclose(trainer.predict(model, batcher, rows), probs, atol=1e-6)
+    np.testing.assert_allclose(trainer.embed(model, batcher), embedding, atol=1e-6)
+    assert probs.shape == (100, 2) and embedding.shape[0] == 100

@@ -256,3 +256,21 @@ def test_seeds_repeat_the_cross_validation_on_the_same_folds_and_report_their_sp
         assert seeds["ua"][k] == pytest.approx(expected)
     assert seeds["n"] == 2 and seeds["ua_mean"] == pytest.approx(np.mean(seeds["ua"]))
     assert seeds["ua_std"] == pytest.approx(np.std(seeds["ua"]))
+
+
+def test_a_validation_share_of_zero_trains_every_fold_on_all_its_other_speakers(small_demo, tmp_path):
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.training.splits import make_folds
+
+    out = tmp_path / "all-train"
+    assert main(["train", "-m", str(small_demo / "manifest.csv"), "--out", str(out), "--quiet", "--recipe", "demo",
+                 "--split", "kfold:3", "--epochs", "1", "--batch-size", "16", "--no-final",
+                 "--val-fraction", "0"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["val_fraction"] == 0
+    assert [fold["val_speakers"] for fold in config["folds"]] == [[], [], []]
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert len(epochs) == 3 and not any("val_ua" in e for e in epochs)  # nothing held out, nothing validated
+    default = make_folds(read_manifest(small_demo / "manifest.csv"), "kfold:3", val_fraction=0.15, seed=0)
+    assert all(len(fold.val) for fold in default)  # the same folds hold speakers out by default

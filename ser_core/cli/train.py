@@ -58,7 +58,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 # Shorthand flags: argparse dest -> the dotted key it sets (None = not given).
 SHORTHANDS = {
     "model": "model.name", "kernel": "model.kernel", "pooling": "model.pooling", "deltas": "model.deltas",
-    "split": "train.split", "emotions": "train.emotions", "merge": "train.merge", "epochs": "train.epochs",
+    "split": "train.split", "val_fraction": "train.val_fraction", "emotions": "train.emotions",
+    "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
     "time_stretch": "train.time_stretch", "ema": "train.ema", "adversary": "train.adversary",
     "init": "train.init",
@@ -97,6 +98,11 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
                             "ser corpus demo), its classifier too if RUN tells the same emotions apart; none of "
                             "RUN's speakers may be in this manifest (train.init)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
+    g.add_argument("--val-fraction", type=float, metavar="F",
+                   help="share of each fold's training speakers held out as its validation speakers (early "
+                        "stopping with --select best, a fusion's weight, the functionals' regularisation); "
+                        "0 = train on every one (a fusion then weighs its members equally, the functionals "
+                        "choose theirs on a quarter of the training speakers)")
     g.add_argument("--emotions", help="comma-separated emotions to keep (default: all)")
     g.add_argument("--merge", action="append", metavar="FROM=TO", help="merge labels, e.g. calm=neutral")
     g.add_argument("--epochs", type=int, help="epochs per fold")

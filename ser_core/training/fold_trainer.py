@@ -183,11 +183,12 @@ class FoldTrainer:
         return evaluated, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["ua"] >= 0 else None}
 
     @torch.no_grad()
-    def predict(self, model: torch.nn.Module, batcher: WindowBatcher, rows: np.ndarray, batch: int = 256) -> np.ndarray:
+    def predict(self, model: torch.nn.Module, batcher: WindowBatcher, rows: np.ndarray) -> np.ndarray:
         """Class probabilities (len(rows), C), averaged over `eval_windows` windows per clip."""
         model.eval()
         out = []
         k = max(1, self.train.eval_windows)
+        batch = max(1, eval_batch(self.device) // k)  # clips
         for i in range(0, len(rows), batch):
             idx = torch.from_numpy(rows[i : i + batch]).to(self.device)
             starts = batcher.spread_starts(idx, k)  # (b, k)
@@ -200,16 +201,23 @@ class FoldTrainer:
         return torch.cat(out).numpy() if out else np.zeros((0, len(self.data.labels)))
 
     @torch.no_grad()
-    def embed(self, model: torch.nn.Module, batcher: WindowBatcher, batch: int = 256) -> np.ndarray:
+    def embed(self, model: torch.nn.Module, batcher: WindowBatcher) -> np.ndarray:
         """The embedding before the classifier of every clip's centre window: (N, D)."""
         model.eval()
         out = []
+        batch = eval_batch(self.device)
         for i in range(0, len(batcher), batch):
             idx = torch.arange(i, min(i + batch, len(batcher)), device=self.device)
             x = batcher.windows(idx, batcher.spread_starts(idx, 1)[:, 0])
             with self.autocast():
                 out.append(model.forward_features(x).float().cpu())
         return torch.cat(out).numpy()
+
+
+def eval_batch(device: torch.device) -> int:
+    """Windows per evaluation forward: a GPU wants many; on a CPU a batch beyond its caches runs
+    slower per window (bench/eval_batch.py)."""
+    return 64 if device.type == "cpu" else 768
 
 
 def _class_weights(y: np.ndarray, num_classes: int) -> torch.Tensor:
