@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
+from pathlib import Path
 
 import torch
 
-from ser_core.models.registry import create_model
-from ser_core.recipes import resolve
-from ser_core.training.fold_trainer import eval_batch
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ser_core.models import create_model  # noqa: E402
+from ser_core.recipes import resolve  # noqa: E402
+from ser_core.training.fold_trainer import eval_batch  # noqa: E402
 
 BATCHES = (768, 256, 128, 64, 32, 16)  # the first is the reference
 
