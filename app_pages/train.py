@@ -142,6 +142,12 @@ def new_run() -> None:
         ema = c[3].number_input("Weight average", 0.0, 0.999, train.ema, step=0.01, format="%.3f",
                                 help="Evaluate and keep a moving average of the weights with this decay "
                                      "(0.99: about the last 100 steps); 0 = off")
+        speeds = st.multiselect(
+            "Speed copies", sorted({0.8, 0.9, 1.1, 1.2, *train.speeds}), default=list(train.speeds),
+            help="Copies of every clip played this much faster or slower, pitch and tempo together, featurised "
+                 "once and cached; each training crop reads its clip as recorded or at one of these speeds. "
+                 "None = off",
+        )
         c = st.columns(4)
         select = c[0].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(train.select),
                                 format_func={"best": "the best validation epoch", "last": "the last epoch"}.get,
@@ -167,6 +173,7 @@ def new_run() -> None:
         "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
         "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
         "train.mixup": float(mixup), "train.freq_warp": float(freq_warp), "train.time_stretch": float(time_stretch),
+        "train.speeds": sorted(speeds),
         "train.ema": float(ema), "train.adversary": float(adversary), "train.select": select,
         "train.seeds": int(seeds), "train.device": device,
         "train.final_model": final,

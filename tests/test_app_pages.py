@@ -324,6 +324,7 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     for label, value in settings:
         next(box for box in at.number_input if box.label == label).set_value(value)
     next(box for box in at.selectbox if box.label == "Keep the weights of").select("last")
+    next(box for box in at.multiselect if box.label == "Speed copies").select(1.1).select(0.9)
     next(box for box in at.text_input if box.label == "Channels per block").input("6, 12, 24")
     next(box for box in at.text_area if box.label == "Other settings").input("train.label_smoothing=0.05\n"
                                                                              "model.dropout=0.2")
@@ -335,7 +336,8 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     expected = resolve("demo", {
         "model.name": "cnn2d", "model.channels": [6, 12, 24], "model.dropout": 0.2, "train.mixup": 0.3,
         "train.freq_warp": 0.1, "train.time_stretch": 0.05, "train.ema": 0.99, "train.adversary": 0.5,
-        "train.select": "last", "train.val_fraction": 0.0, "train.label_smoothing": 0.05, "features.segments": 40,
+        "train.select": "last", "train.val_fraction": 0.0, "train.speeds": [0.9, 1.1],
+        "train.label_smoothing": 0.05, "features.segments": 40,
         "features.segment_frames": 4})
     assert spec.model == expected.model and spec.features == expected.features
     assert spec.train == expected.train.replace(split=spec.train.split)  # the form's split: kfold:5

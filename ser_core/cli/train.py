@@ -61,7 +61,7 @@ SHORTHANDS = {
     "split": "train.split", "val_fraction": "train.val_fraction", "emotions": "train.emotions",
     "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
-    "time_stretch": "train.time_stretch", "ema": "train.ema", "adversary": "train.adversary",
+    "time_stretch": "train.time_stretch", "speeds": "train.speeds", "ema": "train.ema", "adversary": "train.adversary",
     "init": "train.init",
     "select": "train.select", "seed": "train.seed", "seeds": "train.seeds", "device": "train.device",
     "normalization": "features.normalization", "segments": "features.segments",
@@ -111,6 +111,10 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 = off")
     g.add_argument("--freq-warp", type=float, help="stretch mel axes by up to this fraction, VTLP-style; 0 = off")
     g.add_argument("--time-stretch", type=float, help="play windows up to this fraction faster or slower; 0 = off")
+    g.add_argument("--speeds", metavar="S,S",
+                   help="speed-perturbed copies of every clip, e.g. 0.9,1.1 (pitch and tempo together, "
+                        "featurised once and cached); each training crop reads its clip as recorded or at one "
+                        "of these speeds (train.speeds)")
     g.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay; 0 = off")
     g.add_argument("--adversary", type=float,
                    help="weight of a speaker classifier's reversed gradient on the embedding (the training "
