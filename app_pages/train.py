@@ -89,8 +89,9 @@ def new_run() -> None:
             if hasattr(base.model, "pooling"):
                 model_settings["model.pooling"] = st.radio(
                     "Pooling", POOLINGS, index=POOLINGS.index(base.model.pooling), horizontal=True,
-                    help="How the last block's map becomes the embedding: mean (its average) or stats (each "
-                         "channel's mean and standard deviation over time)")
+                    help="How the last block's map becomes the embedding: mean (its average), stats (each "
+                         "channel's mean and standard deviation over time) or attention (the same, each time "
+                         "step weighted by a learnt attention)")
             if hasattr(base.model, "deltas"):
                 model_settings["model.deltas"] = st.checkbox(
                     "Deltas", base.model.deltas,

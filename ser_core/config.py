@@ -206,7 +206,7 @@ class TrainConfig(ConfigMixin):
 # ---------------------------------------------------------------- models
 
 ACTIVATIONS = ("relu", "gelu")
-POOLINGS = ("mean", "stats")
+POOLINGS = ("mean", "stats", "attention")
 REDUCTIONS = ("mean", "last")
 
 
@@ -233,7 +233,8 @@ class Cnn3dConfig(ConfigMixin):
     pool: tuple[int, int, int] = (1, 2, 2)  # per block, clamped at 1; segments stay whole for long-term context
     activation: str = "relu"
     dropout: float = 0.3
-    pooling: str = "mean"  # of the last block's map: "mean", or "stats" (mean and standard deviation over time)
+    pooling: str = "mean"  # of the last block's map: "mean", "stats" (mean and standard deviation over time)
+    # or "attention" (those two, each time step weighted by a learnt attention)
     deltas: bool = False  # three input channels: the log-mels, their deltas and delta-deltas over the window's frames
 
     def __post_init__(self) -> None:

@@ -344,16 +344,17 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
 
 
-def test_new_run_form_launches_cnn3d_with_deltas(saved_manifest, launched):
+def test_new_run_form_launches_cnn3d_with_deltas_and_attention_pooling(saved_manifest, launched):
     at = page("train")
     at.selectbox(key="train_model").select("cnn3d").run()
     box = next(b for b in at.checkbox if b.label == "Deltas")
     assert box.value is resolve("demo").model.deltas
     box.check()  # inside the form: sent with its button
+    next(r for r in at.radio if r.label == "Pooling").set_value("attention")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
     (args,) = launched
-    assert launched_spec(args).model == resolve("demo", {"model.deltas": True}).model
+    assert launched_spec(args).model == resolve("demo", {"model.deltas": True, "model.pooling": "attention"}).model
 
 
 def test_new_run_starts_from_a_finished_run_only_on_new_speakers(saved_manifest, with_run, launched, tmp_path):

@@ -88,8 +88,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
         g.add_argument("--model", help="cnn3d, cnn_lstm, cnn2d or functionals (model.name)")
         g.add_argument("--kernel", help="the model's kernel, e.g. 2,3,5 for cnn3d (model.kernel)")
         g.add_argument("--pooling", choices=POOLINGS,
-                       help="cnn3d: how the last block's map becomes the embedding: its mean, or stats (each "
-                            "channel's mean and standard deviation over time) (model.pooling)")
+                       help="cnn3d: how the last block's map becomes the embedding: its mean, stats (each "
+                            "channel's mean and standard deviation over time) or attention (the same, each time "
+                            "step weighted by a learnt attention) (model.pooling)")
         g.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=None,
                        help="cnn3d: three input channels, the log-mels with their deltas and delta-deltas over "
                             "time (model.deltas)")
