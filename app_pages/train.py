@@ -101,7 +101,8 @@ def new_run() -> None:
                 "Start from", sources, format_func=lambda p: Path(p).name if p else "fresh weights",
                 help=f"A finished {model} run whose final model starts every fold's network (pretraining, "
                      "e.g. on a large synthetic corpus made by `ser corpus demo`), its classifier "
-                     "too when it tells the same emotions apart. None of its speakers may be in this manifest.")
+                     "too when it tells the same emotions apart. Its speakers may only train here, where the split "
+                     "never tests them (a loso or corpus split that tests another corpus).")
         features = base.features
         c = st.columns(3)
         segments = c[0].number_input("Segments S", 1, 300, features.segments,
@@ -185,7 +186,7 @@ def new_run() -> None:
         if spec.train.init:  # its speakers, model and features checked before launching (torch loads here only)
             from ser_core.training.warm_start import check_init
 
-            check_init(spec, read_manifest(path)["speaker"].to_numpy())
+            check_init(spec, read_manifest(path))
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
         jobs.start_train(path, out, spec, executor)
     except (ValueError, OSError) as err:

@@ -96,8 +96,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
                             "time (model.deltas)")
         g.add_argument("--init", metavar="RUN",
                        help="start every fold's network from run RUN's final model (pretrained, e.g. on a large "
-                            "ser corpus demo), its classifier too if RUN tells the same emotions apart; none of "
-                            "RUN's speakers may be in this manifest (train.init)")
+                            "ser corpus demo), its classifier too if RUN tells the same emotions apart; a speaker "
+                            "RUN heard may train where the split never tests it (loso:NAME, corpus:NAME), never "
+                            "be tested or validate (train.init)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     g.add_argument("--val-fraction", type=float, metavar="F",
                    help="share of each fold's training speakers held out as its validation speakers (early "

@@ -47,7 +47,7 @@ class FoldTrainer:
         self.amp_dtype = autocast_dtype(device, spec.train.precision)
         self.input_shape = (spec.features.segments, spec.features.segment_frames, spec.features.n_mels)
         self.stop_flag = False
-        self.warm_start = warm_start or check_init(spec, data.speakers)
+        self.warm_start = warm_start or check_init(spec, data.manifest)
         if self.warm_start is not None:
             self._built()  # weights that do not fit this model fail here, before any fold trains
         if device.type == "cuda":
