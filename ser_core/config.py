@@ -187,7 +187,9 @@ class TrainConfig(ConfigMixin):
                 f"freq_warp and time_stretch must be in [0, 0.5), got {self.freq_warp}, {self.time_stretch}"
             )
         if len(set(self.speeds)) != len(self.speeds) or any(not 0.5 <= v <= 2 or v == 1 for v in self.speeds):
-            raise ValueError(f"speeds must be distinct, in [0.5, 2] and not 1 (the clip as recorded), got {self.speeds}")
+            raise ValueError(
+                f"speeds must be distinct, in [0.5, 2] and not 1 (the clip as recorded), got {self.speeds}"
+            )
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.adversary < 0:
