@@ -89,8 +89,9 @@ def new_run() -> None:
             if hasattr(base.model, "pooling"):
                 model_settings["model.pooling"] = st.radio(
                     "Pooling", POOLINGS, index=POOLINGS.index(base.model.pooling), horizontal=True,
-                    help="How the last block's map becomes the embedding: mean (its average) or stats (each "
-                         "channel's mean and standard deviation over time)")
+                    help="How the last block's map becomes the embedding: mean (its average), stats (each "
+                         "channel's mean and standard deviation over time) or attention (the same, each time "
+                         "step weighted by a learnt attention)")
             if hasattr(base.model, "deltas"):
                 model_settings["model.deltas"] = st.checkbox(
                     "Deltas", base.model.deltas,
@@ -100,7 +101,8 @@ def new_run() -> None:
                 "Start from", sources, format_func=lambda p: Path(p).name if p else "fresh weights",
                 help=f"A finished {model} run whose final model starts every fold's network (pretraining, "
                      "e.g. on a large synthetic corpus made by `ser corpus demo`), its classifier "
-                     "too when it tells the same emotions apart. None of its speakers may be in this manifest.")
+                     "too when it tells the same emotions apart. Its speakers may only train here, where the split "
+                     "never tests them (a loso or corpus split that tests another corpus).")
         features = base.features
         c = st.columns(3)
         segments = c[0].number_input("Segments S", 1, 300, features.segments,
@@ -142,6 +144,12 @@ def new_run() -> None:
         ema = c[3].number_input("Weight average", 0.0, 0.999, train.ema, step=0.01, format="%.3f",
                                 help="Evaluate and keep a moving average of the weights with this decay "
                                      "(0.99: about the last 100 steps); 0 = off")
+        speeds = st.multiselect(
+            "Speed copies", sorted({0.8, 0.9, 1.1, 1.2, *train.speeds}), default=list(train.speeds),
+            help="Copies of every clip played this much faster or slower, pitch and tempo together, featurised "
+                 "once and cached; each training crop reads its clip as recorded or at one of these speeds. "
+                 "None = off",
+        )
         c = st.columns(4)
         select = c[0].selectbox("Keep the weights of", ["best", "last"], index=["best", "last"].index(train.select),
                                 format_func={"best": "the best validation epoch", "last": "the last epoch"}.get,
@@ -167,6 +175,7 @@ def new_run() -> None:
         "train.emotions": emotions_setting(emotions, chosen, merges), "train.merge": list(merges),
         "train.epochs": int(epochs), "train.batch_size": int(batch_size), "train.lr": float(lr),
         "train.mixup": float(mixup), "train.freq_warp": float(freq_warp), "train.time_stretch": float(time_stretch),
+        "train.speeds": sorted(speeds),
         "train.ema": float(ema), "train.adversary": float(adversary), "train.select": select,
         "train.seeds": int(seeds), "train.device": device,
         "train.final_model": final,
@@ -177,7 +186,7 @@ def new_run() -> None:
         if spec.train.init:  # its speakers, model and features checked before launching (torch loads here only)
             from ser_core.training.warm_start import check_init
 
-            check_init(spec, read_manifest(path)["speaker"].to_numpy())
+            check_init(spec, read_manifest(path))
         out = state.runs_root() / (run_name.strip() or f"{model}-{name}-{time.strftime('%m%d-%H%M%S')}")
         jobs.start_train(path, out, spec, executor)
     except (ValueError, OSError) as err:

@@ -97,8 +97,9 @@ def load_audio(source: AudioSource, config: AudioConfig = AudioConfig(), name: s
     if not np.isfinite(samples).all():
         raise AudioError(label, "contains non-finite samples (NaN or Inf)")
     mono = samples.mean(axis=1)
-    if rate != config.sample_rate:
-        mono = soxr.resample(mono, rate, config.sample_rate, quality="HQ").astype(np.float32)
+    # Read as if recorded at rate * speed: `speed` times faster and higher, the way sox's `speed` perturbs.
+    if rate * config.speed != config.sample_rate:
+        mono = soxr.resample(mono, rate * config.speed, config.sample_rate, quality="HQ").astype(np.float32)
     return clean(mono, config, label)
 
 

@@ -64,12 +64,15 @@ class AudioConfig(ConfigMixin):
     max_duration_s: float = 60.0  # longer files are refused (memory, and rarely one utterance)
     level: str = "rms"  # "rms", "peak" or "none"
     target_dbfs: float = -20.0  # RMS (or peak) level after normalisation
+    speed: float = 1.0  # played this much faster, pitch and tempo together (speed perturbation); 1 = as recorded
 
     def __post_init__(self) -> None:
         if self.sample_rate < 4000:
             raise ValueError(f"sample_rate must be >= 4000, got {self.sample_rate}")
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+        if not 0.5 <= self.speed <= 2:
+            raise ValueError(f"speed must be in [0.5, 2], got {self.speed}")
         if self.min_speech_s <= 0 or self.max_duration_s <= self.min_speech_s:
             raise ValueError(
                 f"need 0 < min_speech_s < max_duration_s, got {self.min_speech_s}, {self.max_duration_s}"
@@ -156,6 +159,8 @@ class TrainConfig(ConfigMixin):
     mixup: float = 0.0  # Beta(alpha, alpha) mixup; 0 = off
     freq_warp: float = 0.0  # mel axis stretched by a random factor in [1 - w, 1 + w] per clip (VTLP-style); 0 = off
     time_stretch: float = 0.0  # windows read at a random rate in [1 - s, 1 + s] per clip (tempo); 0 = off
+    speeds: tuple[float, ...] = ()  # speed-perturbed copies of every clip (e.g. 0.9, 1.1), featurised and cached;
+    # each training crop reads its clip as recorded or at one of these speeds; () = off
     ema: float = 0.0  # decay of a moving average of the weights, evaluated and saved instead of them; 0 = off
     adversary: float = 0.0  # weight of a reversed speaker-classifier gradient on the embedding; 0 = off
     init: str = ""  # a run folder whose final model starts every network (ser_core.training.warm_start); "" = fresh
@@ -181,6 +186,10 @@ class TrainConfig(ConfigMixin):
             raise ValueError(
                 f"freq_warp and time_stretch must be in [0, 0.5), got {self.freq_warp}, {self.time_stretch}"
             )
+        if len(set(self.speeds)) != len(self.speeds) or any(not 0.5 <= v <= 2 or v == 1 for v in self.speeds):
+            raise ValueError(
+                f"speeds must be distinct, in [0.5, 2] and not 1 (the clip as recorded), got {self.speeds}"
+            )
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.adversary < 0:
@@ -199,7 +208,7 @@ class TrainConfig(ConfigMixin):
 # ---------------------------------------------------------------- models
 
 ACTIVATIONS = ("relu", "gelu")
-POOLINGS = ("mean", "stats")
+POOLINGS = ("mean", "stats", "attention")
 REDUCTIONS = ("mean", "last")
 
 
@@ -226,7 +235,8 @@ class Cnn3dConfig(ConfigMixin):
     pool: tuple[int, int, int] = (1, 2, 2)  # per block, clamped at 1; segments stay whole for long-term context
     activation: str = "relu"
     dropout: float = 0.3
-    pooling: str = "mean"  # of the last block's map: "mean", or "stats" (mean and standard deviation over time)
+    pooling: str = "mean"  # of the last block's map: "mean", "stats" (mean and standard deviation over time)
+    # or "attention" (those two, each time step weighted by a learnt attention)
     deltas: bool = False  # three input channels: the log-mels, their deltas and delta-deltas over the window's frames
 
     def __post_init__(self) -> None:

@@ -324,6 +324,7 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     for label, value in settings:
         next(box for box in at.number_input if box.label == label).set_value(value)
     next(box for box in at.selectbox if box.label == "Keep the weights of").select("last")
+    next(box for box in at.multiselect if box.label == "Speed copies").select(1.1).select(0.9)
     next(box for box in at.text_input if box.label == "Channels per block").input("6, 12, 24")
     next(box for box in at.text_area if box.label == "Other settings").input("train.label_smoothing=0.05\n"
                                                                              "model.dropout=0.2")
@@ -335,23 +336,25 @@ def test_new_run_form_follows_the_recipe_and_launches_its_settings(saved_manifes
     expected = resolve("demo", {
         "model.name": "cnn2d", "model.channels": [6, 12, 24], "model.dropout": 0.2, "train.mixup": 0.3,
         "train.freq_warp": 0.1, "train.time_stretch": 0.05, "train.ema": 0.99, "train.adversary": 0.5,
-        "train.select": "last", "train.val_fraction": 0.0, "train.label_smoothing": 0.05, "features.segments": 40,
+        "train.select": "last", "train.val_fraction": 0.0, "train.speeds": [0.9, 1.1],
+        "train.label_smoothing": 0.05, "features.segments": 40,
         "features.segment_frames": 4})
     assert spec.model == expected.model and spec.features == expected.features
     assert spec.train == expected.train.replace(split=spec.train.split)  # the form's split: kfold:5
     assert any("A window of 1.60 s" in caption.value for caption in at.caption)  # 40 x 4 frames, 10 ms apart
 
 
-def test_new_run_form_launches_cnn3d_with_deltas(saved_manifest, launched):
+def test_new_run_form_launches_cnn3d_with_deltas_and_attention_pooling(saved_manifest, launched):
     at = page("train")
     at.selectbox(key="train_model").select("cnn3d").run()
     box = next(b for b in at.checkbox if b.label == "Deltas")
     assert box.value is resolve("demo").model.deltas
     box.check()  # inside the form: sent with its button
+    next(r for r in at.radio if r.label == "Pooling").set_value("attention")
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
     (args,) = launched
-    assert launched_spec(args).model == resolve("demo", {"model.deltas": True}).model
+    assert launched_spec(args).model == resolve("demo", {"model.deltas": True, "model.pooling": "attention"}).model
 
 
 def test_new_run_starts_from_a_finished_run_only_on_new_speakers(saved_manifest, with_run, launched, tmp_path):
@@ -371,7 +374,7 @@ def test_new_run_starts_from_a_finished_run_only_on_new_speakers(saved_manifest,
         start.select(str(with_run.path))
         next(b for b in at.button if b.label == "Start training").click().run()
         assert not at.exception
-        assert any("trained on 6 speakers of this run's manifest" in e.value for e in at.error) is refused
+        assert any("trained on 6 speakers this run tests" in e.value for e in at.error) is refused
         assert len(launched) == (0 if refused else 1)
     (args,) = launched
     assert launched_spec(args).train.init == str(with_run.path)

@@ -91,3 +91,15 @@ def test_read_info(tmp_path):
     bad.write_bytes(b"not audio")
     with pytest.raises(AudioError, match="bad.wav"):
         read_info(bad)
+
+
+@pytest.mark.parametrize("speed", [0.9, 1.1])
+def test_a_speed_plays_the_clip_faster_or_slower_pitch_and_tempo_together(tmp_path, speed):
+    path = write(tmp_path / "t.wav", tone(1.0, sr=22050, freq=300), sr=22050)
+    out = load_audio(path, AudioConfig(speed=speed))
+    assert out.size / SR == pytest.approx(1.0 / speed, rel=0.02)
+    spectrum = np.abs(np.fft.rfft(out))
+    assert np.fft.rfftfreq(out.size, 1 / SR)[spectrum.argmax()] == pytest.approx(300 * speed, abs=3)
+    assert load_audio(path).size / SR == pytest.approx(1.0, rel=0.02)  # speed 1: as recorded
+    with pytest.raises(ValueError, match="speed"):
+        AudioConfig(speed=3.0)

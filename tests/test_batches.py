@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from ser_core.features.volume import to_volume
@@ -103,3 +104,23 @@ def test_warping_the_mel_axis_moves_a_formant_and_keeps_the_shape():
     ramp_mels = torch.arange(16.0).expand(1, 1, 1, 1, 16)
     half = warp_mels(ramp_mels, torch.tensor([0.5]))[0, 0, 0, 0]
     assert torch.allclose(half[:8], torch.arange(0, 16.0, 2)) and (half[8:] == 15).all()  # the top bin repeats
+
+
+def test_speed_copies_sit_below_their_clips_and_a_step_reads_only_its_clips_versions():
+    mels = [ramp(30, base=0), ramp(30, base=100), ramp(30, base=200)]
+    slower = [ramp(33, base=1000), ramp(33, base=1100), ramp(33, base=1200)]
+    faster = [ramp(27, base=2000), ramp(27, base=2100), ramp(27, base=2200)]
+    b = WindowBatcher(mels, segments=2, segment_frames=10, device=torch.device("cpu"), copies=[slower, faster])
+    assert len(b) == 3 and b.versions == 3  # the clips, their copies not counted
+    idx = torch.tensor([0, 2] * 300)
+    rows = b.speed_rows(idx, torch.Generator().manual_seed(0))
+    assert torch.equal(rows % 3, idx)  # only the batch's own clips, never another clip's copy
+    assert set(rows.tolist()) == {0, 3, 6, 2, 5, 8}  # each clip as recorded and at both speeds
+    x = b.windows(rows, b.random_starts(rows))[..., 0].reshape(len(rows), -1)
+    version = (x[:, 0] // 1000).long()
+    assert torch.equal(version, rows // 3) and torch.equal((x[:, 0] % 1000) // 100, idx.float())
+    assert (x > 0).all()  # every crop inside its own version's frames
+    centre = b.windows(torch.tensor([1]), b.spread_starts(torch.tensor([1]), 1)[:, 0])
+    assert centre.max() < 1000  # evaluation cuts the clip as recorded
+    with pytest.raises(ValueError, match="one log-mel per clip"):
+        WindowBatcher(mels, 2, 10, torch.device("cpu"), copies=[slower[:2]])

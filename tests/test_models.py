@@ -288,3 +288,32 @@ def test_cnn3d_folds_on_the_cpu_unless_told_and_not_when_pooling_segments(monkey
     assert calls == ["folded"]
     recipe_model("demo", "cnn3d", 3, SMALL, pool=(2, 2, 2))(volume(2, SMALL))  # pools segments: cannot fold
     assert calls == ["folded"]
+
+
+def test_attention_pooling_weighs_time_steps_by_a_learnt_softmax():
+    model = recipe_model("demo", "cnn3d", 3, SMALL, pooling="attention", channels=(4, 6))
+    assert model.embedding_dim == 12 and model.fc.in_features == 12
+    maps = torch.randn(2, 6, 4, 2, 5)
+    maps[:, 0] = -1.0
+    maps[0, 0, 1, 0], maps[1, 0, 3, 1] = 1.0, 1.0  # channel 0 marks one time step of each clip
+    over_time = maps.mean(dim=4).flatten(2)  # (2, 6, 8)
+    with torch.no_grad():  # a scorer that looks at channel 0 only, sharply
+        model.attention[0].weight.zero_()
+        model.attention[0].bias.zero_()
+        model.attention[0].weight[0, 0, 0] = 1.0
+        model.attention[2].weight.zero_()
+        model.attention[2].weight[0, 0, 0] = 50.0
+    pooled = model.pool_maps(maps)
+    marked = torch.tensor([2, 7])  # the marked steps take (nearly) all the weight
+    torch.testing.assert_close(pooled[:, :6], over_time[torch.arange(2), :, marked], atol=1e-3, rtol=1e-3)
+    assert (pooled[:, 6:] < 0.01).all()  # one step: no spread
+    with torch.no_grad():
+        model.attention[2].weight.zero_()  # equal scores: plain statistics pooling
+    flat = model.pool_maps(maps)
+    torch.testing.assert_close(flat[:, :6], over_time.mean(dim=2))
+    torch.testing.assert_close(flat[:, 6:], over_time.std(dim=2, unbiased=False), atol=1e-2, rtol=1e-3)
+    model.pool_maps(maps.requires_grad_()).sum().backward()
+    assert torch.isfinite(maps.grad).all()
+    mean = recipe_model("demo", "cnn3d", 3, SMALL, pooling="mean", channels=(4, 6))
+    scorer = {f"attention.{i}.{p}" for i in (0, 2) for p in ("weight", "bias")}
+    assert set(model.state_dict()) - set(mean.state_dict()) == scorer  # other poolings' weights as they were

@@ -92,3 +92,26 @@ def test_check_fold_rejects_a_leaking_fold():
     leaky = Fold("leaky", train=rows[:20], val=np.array([], dtype=int), test=rows[10:])
     with pytest.raises(LeakageError, match="ravdess-00"):
         check_fold(m, leaky)
+
+
+def test_tested_speakers_are_those_some_fold_tests():
+    from ser_core.training.splits import tested_speakers
+
+    m = manifest({"ravdess": 6, "savee": 4})
+    everyone = set(m["speaker"])
+    assert tested_speakers(m, "kfold:3") == tested_speakers(m, "loso") == tested_speakers(m, "corpus") == everyone
+    savee = {s for s in everyone if s.startswith("savee")}
+    assert tested_speakers(m, "loso:savee") == tested_speakers(m, "corpus:savee") == savee
+    assert tested_speakers(m, "speakers:ravdess-00,ravdess-03") == {"ravdess-00", "ravdess-03"}
+
+
+def test_train_only_speakers_train_but_never_validate():
+    m = manifest({"ravdess": 8, "savee": 4})
+    ravdess = {s for s in m["speaker"] if s.startswith("ravdess")}
+    folds = make_folds(m, "loso:savee", val_fraction=0.5, seed=0, train_only=ravdess)
+    for fold in folds:
+        assert ravdess <= fold.speakers(m, "train")
+        assert len(fold.speakers(m, "val")) == 2 and not fold.speakers(m, "val") & ravdess  # 2 of 3 savee voices
+    assert_no_leak(m, folds)
+    plain = make_folds(m, "loso:savee", val_fraction=0.5, seed=0)
+    assert any(fold.speakers(m, "val") & ravdess for fold in plain)  # without it, they are drawn too

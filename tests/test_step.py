@@ -137,6 +137,22 @@ def test_augmentations_that_are_off_draw_nothing():
     assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), warped.state_dict().values()))
 
 
+def test_speed_copies_train_reproducibly_and_change_what_is_learnt():
+    data = separable()
+    rng = np.random.default_rng(1)
+    data.copies = [[np.repeat(m, 2, axis=0) + rng.normal(size=(1, 8)).astype(np.float32) for m in data.mels]]
+    trainer = tiny_trainer(data, select="last", speeds=(0.5,))
+    batcher, _ = trainer.batcher(np.arange(48))
+    assert batcher.versions == 2 and len(batcher) == 48
+    a, _ = trainer.fit(batcher, np.arange(36), np.arange(36, 48), seed=0, epochs=2)
+    b, _ = tiny_trainer(data, select="last", speeds=(0.5,)).fit(batcher, np.arange(36), np.arange(36, 48),
+                                                                 seed=0, epochs=2)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+    plain = tiny_trainer(separable(), select="last")
+    c, _ = plain.fit(plain.batcher(np.arange(48))[0], np.arange(36), np.arange(36, 48), seed=0, epochs=2)
+    assert not all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), c.state_dict().values()))
+
+
 def test_reversed_gradient_is_the_identity_forward_and_minus_weight_backward():
     from ser_core.training.adversary import reverse_gradient
 
@@ -185,7 +201,8 @@ def test_model_settings_reach_the_model():
 def test_settings_are_checked():
     with pytest.raises(ValueError, match="select"):
         TrainConfig(select="first")
-    for bad in ({"freq_warp": 0.5}, {"time_stretch": -0.1}, {"ema": 1.0}, {"adversary": -0.1}):
+    for bad in ({"freq_warp": 0.5}, {"time_stretch": -0.1}, {"ema": 1.0}, {"adversary": -0.1},
+                {"speeds": (1.0,)}, {"speeds": (0.9, 0.9)}, {"speeds": (3.0,)}):
         with pytest.raises(ValueError, match=next(iter(bad))):
             TrainConfig(**bad)
 

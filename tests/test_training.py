@@ -274,3 +274,31 @@ def test_a_validation_share_of_zero_trains_every_fold_on_all_its_other_speakers(
     assert len(epochs) == 3 and not any("val_ua" in e for e in epochs)  # nothing held out, nothing validated
     default = make_folds(read_manifest(small_demo / "manifest.csv"), "kfold:3", val_fraction=0.15, seed=0)
     assert all(len(fold.val) for fold in default)  # the same folds hold speakers out by default
+
+
+def test_speed_copies_are_featurised_once_beside_the_clips_and_train_a_run(small_demo, tmp_path):
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.recipes import resolve
+    from ser_core.training.dataset import load_dataset
+
+    manifest = read_manifest(small_demo / "manifest.csv")
+    spec = resolve("demo", {"train.speeds": "0.9,1.1"})
+    assert spec.train.speeds == (0.9, 1.1)
+    cache = tmp_path / "features"
+    data = load_dataset(manifest, spec.train, spec.features, cache_dir=cache, progress=False)
+    assert len(data.copies) == 2 and all(len(copy) == len(data.mels) for copy in data.copies)
+    for speed, copy in zip((0.9, 1.1), data.copies):
+        ratios = [c.shape[0] / m.shape[0] for c, m in zip(copy, data.mels)]
+        assert np.median(ratios) == pytest.approx(1 / speed, rel=0.03)  # slower clips are longer
+    assert len([d for d in cache.iterdir() if d.is_dir()]) == 3  # one setting each: as recorded and two speeds
+    plain = load_dataset(manifest, spec.train.replace(speeds=()), spec.features, cache_dir=cache, progress=False)
+    assert plain.copies == [] and all(np.array_equal(a, b) for a, b in zip(plain.mels, data.mels))
+
+    out = tmp_path / "speeds"
+    assert main(["train", "-m", str(small_demo / "manifest.csv"), "--out", str(out), "--quiet", "--recipe", "demo",
+                 "--split", "kfold:3", "--epochs", "1", "--batch-size", "16", "--no-final",
+                 "--speeds", "0.9,1.1"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["train"]["speeds"] == [0.9, 1.1]
+    results = json.loads((out / "results.json").read_text())
+    assert len(results["per_fold"]) == 3 and results["clips"] == len(data.mels)  # each clip tested once, as recorded

@@ -57,7 +57,7 @@ def test_a_model_that_heard_this_runs_speakers_is_refused_before_any_folder_or_f
 
     monkeypatch.setattr("ser_core.training.dataset.featurize_manifest", featurise)
     manifest = read_manifest(small_demo / "manifest.csv")
-    with pytest.raises(LeakageError, match=r"trained on 6 speakers of this run's manifest \(demo-f01"):
+    with pytest.raises(LeakageError, match=r"trained on 6 speakers this run tests with split kfold:2 \(demo-f01"):
         train_run(manifest, tmp_path / "run", resolve("demo", TRAIN | {"train.init": str(trained_run)}),
                   progress=False)
     assert not (tmp_path / "run").exists()
@@ -68,9 +68,28 @@ def test_speakers_heard_through_a_warm_start_are_refused_too(trained_run, small_
     train_run(new_speakers["same"], middle, resolve("demo", TRAIN | {"train.init": str(trained_run)}), progress=False)
     heard = torch.load(middle / "model.pt", weights_only=True)["heard_speakers"]
     assert set(heard) == set(new_speakers["same"]["speaker"]) | {f"demo-{s}{i:02d}" for s in "fm" for i in (1, 2, 3)}
-    with pytest.raises(LeakageError, match=r"trained on 6 speakers of this run's manifest \(demo-f01"):
+    with pytest.raises(LeakageError, match=r"trained on 6 speakers this run tests with split kfold:2 \(demo-f01"):
         train_run(read_manifest(small_demo / "manifest.csv"), tmp_path / "last",
                   resolve("demo", TRAIN | {"train.init": str(middle)}), progress=False)
+
+
+def test_heard_speakers_may_train_where_the_split_never_tests_them_and_never_validate(
+        trained_run, small_demo, new_speakers, tmp_path):
+    heard = read_manifest(small_demo / "manifest.csv").assign(corpus="heard")
+    new = new_speakers["same"].assign(corpus="new")
+    both = pd.concat([heard, new], ignore_index=True)
+    spec = resolve("demo", TRAIN | {"train.init": str(trained_run), "train.split": "loso:new",
+                                    "train.val_fraction": 0.5, "train.final_model": False})
+    with pytest.raises(LeakageError, match=r"6 speakers this run tests with split loso:heard \(demo-f01"):
+        train_run(both, tmp_path / "tested", spec.replace(train=spec.train.replace(split="loso:heard")),
+                  progress=False)
+    train_run(both, tmp_path / "run", spec, progress=False)
+    folds = json.loads((tmp_path / "run" / "config.json").read_text())["folds"]
+    assert len(folds) == new["speaker"].nunique()
+    heard_speakers = set(heard["speaker"])
+    for fold in folds:
+        assert fold["val_speakers"] and not heard_speakers & set(fold["val_speakers"])
+        assert not heard_speakers & set(fold["test_speakers"])
 
 
 def test_a_run_does_not_resume_from_weights_that_changed(trained_run, new_speakers, tmp_path):

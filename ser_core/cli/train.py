@@ -61,7 +61,7 @@ SHORTHANDS = {
     "split": "train.split", "val_fraction": "train.val_fraction", "emotions": "train.emotions",
     "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
-    "time_stretch": "train.time_stretch", "ema": "train.ema", "adversary": "train.adversary",
+    "time_stretch": "train.time_stretch", "speeds": "train.speeds", "ema": "train.ema", "adversary": "train.adversary",
     "init": "train.init",
     "select": "train.select", "seed": "train.seed", "seeds": "train.seeds", "device": "train.device",
     "normalization": "features.normalization", "segments": "features.segments",
@@ -88,15 +88,17 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
         g.add_argument("--model", help="cnn3d, cnn_lstm, cnn2d or functionals (model.name)")
         g.add_argument("--kernel", help="the model's kernel, e.g. 2,3,5 for cnn3d (model.kernel)")
         g.add_argument("--pooling", choices=POOLINGS,
-                       help="cnn3d: how the last block's map becomes the embedding: its mean, or stats (each "
-                            "channel's mean and standard deviation over time) (model.pooling)")
+                       help="cnn3d: how the last block's map becomes the embedding: its mean, stats (each "
+                            "channel's mean and standard deviation over time) or attention (the same, each time "
+                            "step weighted by a learnt attention) (model.pooling)")
         g.add_argument("--deltas", action=argparse.BooleanOptionalAction, default=None,
                        help="cnn3d: three input channels, the log-mels with their deltas and delta-deltas over "
                             "time (model.deltas)")
         g.add_argument("--init", metavar="RUN",
                        help="start every fold's network from run RUN's final model (pretrained, e.g. on a large "
-                            "ser corpus demo), its classifier too if RUN tells the same emotions apart; none of "
-                            "RUN's speakers may be in this manifest (train.init)")
+                            "ser corpus demo), its classifier too if RUN tells the same emotions apart; a speaker "
+                            "RUN heard may train where the split never tests it (loso:NAME, corpus:NAME), never "
+                            "be tested or validate (train.init)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     g.add_argument("--val-fraction", type=float, metavar="F",
                    help="share of each fold's training speakers held out as its validation speakers (early "
@@ -111,6 +113,10 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--mixup", type=float, help="mixup Beta(alpha, alpha); 0 = off")
     g.add_argument("--freq-warp", type=float, help="stretch mel axes by up to this fraction, VTLP-style; 0 = off")
     g.add_argument("--time-stretch", type=float, help="play windows up to this fraction faster or slower; 0 = off")
+    g.add_argument("--speeds", metavar="S,S",
+                   help="speed-perturbed copies of every clip, e.g. 0.9,1.1 (pitch and tempo together, "
+                        "featurised once and cached); each training crop reads its clip as recorded or at one "
+                        "of these speeds (train.speeds)")
     g.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay; 0 = off")
     g.add_argument("--adversary", type=float,
                    help="weight of a speaker classifier's reversed gradient on the embedding (the training "

@@ -101,6 +101,9 @@ def _deltas(x: torch.Tensor) -> torch.Tensor:
     return (padded[:, 3 : 3 + t] - padded[:, 1 : 1 + t] + 2 * (padded[:, 4 : 4 + t] - padded[:, :t])) / 10
 
 
+ATTENTION_WIDTH = 16  # hidden units of attention pooling's scorer
+
+
 @register_model("cnn3d")
 class Cnn3d(VolumeModel):
     """Conv3d blocks over (S, L, F), global pooling, dropout, linear classifier.
@@ -111,6 +114,9 @@ class Cnn3d(VolumeModel):
     Pooling "mean" averages the last block's map; "stats" averages it over mels and
     keeps each channel's mean and standard deviation over time (x-vector style
     statistics pooling): how a feature varies, as functionals describe speech.
+    "attention" weighs each time step of those statistics by a learnt softmax
+    attention (attentive statistics pooling), so emotional stretches of a clip count
+    more than its neutral ones.
 
     On the CPU the blocks run folded into 2D convolutions (ser_core.models.folded):
     the same weights and results, faster there. `fold_segments` True / False forces
@@ -123,7 +129,11 @@ class Cnn3d(VolumeModel):
     def __init__(self, config: Cnn3dConfig, num_classes: int, input_shape: tuple[int, int, int]) -> None:
         super().__init__(config, num_classes, input_shape)
         self.stages = conv_stack(config, input_size=self.input_shape, in_channels=3 if config.deltas else 1)
-        self.embedding_dim = config.channels[-1] * (2 if config.pooling == "stats" else 1)
+        width = config.channels[-1]
+        self.embedding_dim = width * (1 if config.pooling == "mean" else 2)
+        if config.pooling == "attention":  # a score per time step from its channels
+            self.attention = nn.Sequential(nn.Conv1d(width, ATTENTION_WIDTH, 1), nn.Tanh(),
+                                           nn.Conv1d(ATTENTION_WIDTH, 1, 1))
         self.head_drop = nn.Dropout(config.dropout)
         self.fc = nn.Linear(self.embedding_dim, num_classes)
         self.fold_segments: bool | None = None  # None: folded on the CPU, where it is measured faster
@@ -143,5 +153,10 @@ class Cnn3d(VolumeModel):
         if self.config.pooling == "mean":
             return maps.mean(dim=(2, 3, 4))
         over_time = maps.mean(dim=4).flatten(2)  # (B, C, S * L)
-        std = (over_time.var(dim=2, unbiased=False) + 1e-5).sqrt()  # eps: a constant channel has no sqrt gradient
-        return torch.cat([over_time.mean(dim=2), std], dim=1)
+        if self.config.pooling == "stats":
+            mean, var = over_time.mean(dim=2), over_time.var(dim=2, unbiased=False)
+        else:
+            weights = self.attention(over_time).softmax(dim=2)  # (B, 1, S * L)
+            mean = (weights * over_time).sum(dim=2)
+            var = (weights * (over_time - mean[..., None]).square()).sum(dim=2)
+        return torch.cat([mean, (var + 1e-5).sqrt()], dim=1)  # eps: a constant channel has no sqrt gradient

@@ -6,6 +6,10 @@ zeros (the mean, after normalisation) around it. A window is then one gather at
 any start in [W + min(0, T_i - W), W + max(0, T_i - W)]: clips longer than a
 window are cropped there, shorter ones land anywhere inside the window, padded.
 The centred window starts at W + `volume.centre_start(T_i, W)`: the one `to_volume` cuts.
+
+Speed-perturbed copies of the clips (train.speeds) sit below them in the same tensor:
+row i + k * N is clip i at its k-th speed, so a training step swaps a clip's row for
+one of its versions (`speed_rows`) and every other cut stays as it is.
 """
 
 from __future__ import annotations
@@ -25,16 +29,21 @@ class WindowBatcher:
         segments: int,
         segment_frames: int,
         device: torch.device,
+        copies: list[list[np.ndarray]] = (),
     ):
         if not mels:
             raise ValueError("no clips to batch")
+        if any(len(copy) != len(mels) for copy in copies):
+            raise ValueError(f"every speed copy needs one log-mel per clip ({len(mels)})")
         self.segments, self.segment_frames = segments, segment_frames
         self.window = segments * segment_frames
         self.n_mels = mels[0].shape[1]
-        lengths = np.array([m.shape[0] for m in mels])
+        self.clips, self.versions = len(mels), 1 + len(copies)
+        every = [mel for version in (mels, *copies) for mel in version]
+        lengths = np.array([m.shape[0] for m in every])
         width = self.window + max(int(lengths.max()), self.window)
-        data = np.zeros((len(mels), width, self.n_mels), dtype=np.float32)
-        for i, mel in enumerate(mels):
+        data = np.zeros((len(every), width, self.n_mels), dtype=np.float32)
+        for i, mel in enumerate(every):
             data[i, self.window : self.window + mel.shape[0]] = mel
         self.device = device
         self.data = torch.from_numpy(data).to(device)
@@ -42,7 +51,13 @@ class WindowBatcher:
         self._frames = torch.arange(self.window, device=device)
 
     def __len__(self) -> int:
-        return self.data.shape[0]
+        """Clips (their speed copies not counted)."""
+        return self.clips
+
+    def speed_rows(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B,) rows of clips `idx`, each as recorded or at one of its speeds, uniformly."""
+        version = torch.randint(0, self.versions, idx.shape, device=self.device, generator=generator)
+        return idx + self.clips * version
 
     def _offsets(self, rates: torch.Tensor) -> torch.Tensor:
         """(B, W) frames read after a window's start, every rates[i]-th frame (nearest)."""

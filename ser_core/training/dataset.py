@@ -6,7 +6,7 @@ e.g. to a GPU server that has no audio libraries or corpora, and train there.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -27,6 +27,7 @@ class Dataset:
     labels: list[str]  # label index -> emotion
     y: np.ndarray  # (N,) label indices
     failures: pd.DataFrame
+    copies: list[list[np.ndarray]] = field(default_factory=list)  # per train.speeds entry, a log-mel per clip
 
     @property
     def speakers(self) -> np.ndarray:
@@ -54,7 +55,21 @@ def load_dataset(
     if len(labels) < 2:
         raise ValueError(f"need at least two emotions to train, got {labels}")
     index = {label: i for i, label in enumerate(labels)}
-    return Dataset(kept, list(feats.mels), labels, kept["emotion"].map(index).to_numpy(), feats.failures)
+    copies = []
+    if train.speeds and isinstance(features, FeatureConfig):
+        if feature_set is not None:
+            raise ValueError("train.speeds needs the audio: packed features hold only the clips as recorded")
+        copies = [_speed_copy(kept, feats.mels, features, speed, cache_dir, progress) for speed in train.speeds]
+    return Dataset(kept, list(feats.mels), labels, kept["emotion"].map(index).to_numpy(), feats.failures, copies)
+
+
+def _speed_copy(kept: pd.DataFrame, mels: list[np.ndarray], features: FeatureConfig, speed: float,
+                cache_dir: str | Path | None, progress: bool | Callable) -> list[np.ndarray]:
+    """Every kept clip's log-mel at `speed` (cached like any setting); a clip that fails at it keeps its own."""
+    faster = features.replace(audio=features.audio.replace(speed=speed))
+    feats = featurize_manifest(kept, faster, cache_dir=cache_dir, progress=progress)
+    by_path = dict(zip(feats.manifest["path"], feats.mels))
+    return [by_path.get(path, mel) for path, mel in zip(kept["path"], mels)]
 
 
 def _subset(feature_set: FeatureSet, chosen: pd.DataFrame, features: FeatureConfig | FunctionalsFeatures) -> FeatureSet:

@@ -47,7 +47,7 @@ class FoldTrainer:
         self.amp_dtype = autocast_dtype(device, spec.train.precision)
         self.input_shape = (spec.features.segments, spec.features.segment_frames, spec.features.n_mels)
         self.stop_flag = False
-        self.warm_start = warm_start or check_init(spec, data.speakers)
+        self.warm_start = warm_start or check_init(spec, data.manifest)
         if self.warm_start is not None:
             self._built()  # weights that do not fit this model fail here, before any fold trains
         if device.type == "cuda":
@@ -90,11 +90,17 @@ class FoldTrainer:
         write_atomic(Path(folder) / MODEL_FILE, buffer.getvalue())
 
     def batcher(self, fit_rows: np.ndarray) -> tuple[WindowBatcher, Stats]:
-        """Normalise every clip (global statistics fitted on `fit_rows` only) and move them to the device."""
+        """Normalise every clip (global statistics fitted on `fit_rows` only) and move them to the device.
+
+        Each speed copy is normalised as a set of its own, as if its speakers were new ones.
+        """
         mels, stats = normalize_mels(
             self.data.mels, self.data.speakers, self.features.normalization, fit_rows=fit_rows
         )
-        return WindowBatcher(mels, self.features.segments, self.features.segment_frames, self.device), stats
+        copies = [normalize_mels(copy, self.data.speakers, self.features.normalization, fit_rows=fit_rows)[0]
+                  for copy in self.data.copies]
+        return WindowBatcher(mels, self.features.segments, self.features.segment_frames, self.device,
+                             copies), stats
 
     def autocast(self):
         return autocast(self.device, self.amp_dtype)

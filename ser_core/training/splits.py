@@ -16,6 +16,7 @@ Every fold is checked by `check_fold`; leakage is an error, not a warning.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Collection
 
 import numpy as np
 import pandas as pd
@@ -57,9 +58,43 @@ def check_fold(manifest: pd.DataFrame, fold: Fold) -> None:
 
 
 def make_folds(
-    manifest: pd.DataFrame, spec: str, *, val_fraction: float = 0.15, seed: int = 0
+    manifest: pd.DataFrame, spec: str, *, val_fraction: float = 0.15, seed: int = 0,
+    train_only: Collection[str] = (),
 ) -> list[Fold]:
-    """Folds for a split spec (see module docstring), each with validation speakers."""
+    """Folds for a split spec (see module docstring), each with validation speakers.
+
+    `train_only` speakers (those a warm start's model heard) are never drawn to validate.
+    """
+    speakers = manifest["speaker"].to_numpy()
+    tests, names = _test_sides(manifest, spec, seed)
+    rng = np.random.default_rng(seed)
+    folds = []
+    for name, test_speakers in zip(names, tests):
+        is_test = np.isin(speakers, test_speakers)
+        train_speakers = set(speakers[~is_test])
+        val_speakers = _pick_validation(sorted(train_speakers - set(train_only)), val_fraction, rng,
+                                        total=len(train_speakers))
+        is_val = np.isin(speakers, val_speakers)
+        fold = Fold(
+            name=name,
+            train=np.flatnonzero(~is_test & ~is_val),
+            val=np.flatnonzero(is_val),
+            test=np.flatnonzero(is_test),
+        )
+        check_fold(manifest, fold)
+        folds.append(fold)
+    return folds
+
+
+def tested_speakers(manifest: pd.DataFrame, spec: str) -> set[str]:
+    """Every speaker a split tests in some fold (loso:NAME and corpus:NAME: that corpus's only)."""
+    if spec.partition(":")[0] == "kfold":  # every one, in some fold (too few for K is an error when folding)
+        return set(manifest["speaker"].astype(str))
+    return {str(s) for test in _test_sides(manifest, spec, seed=0)[0] for s in test}
+
+
+def _test_sides(manifest: pd.DataFrame, spec: str, seed: int) -> tuple[list, list[str]]:
+    """Each fold's test speakers and its name."""
     speakers = manifest["speaker"].to_numpy()
     kind, _, arg = spec.partition(":")
     if kind == "loso":
@@ -81,23 +116,7 @@ def make_folds(
         names = [f"test-{c}" for c in chosen]
     else:
         raise ValueError(f"unknown split {spec!r}: use loso, loso:NAME, kfold:K, speakers:A,B, corpus or corpus:NAME")
-
-    rng = np.random.default_rng(seed)
-    folds = []
-    for name, test_speakers in zip(names, tests):
-        is_test = np.isin(speakers, test_speakers)
-        train_speakers = sorted(set(speakers[~is_test]))
-        val_speakers = _pick_validation(train_speakers, val_fraction, rng)
-        is_val = np.isin(speakers, val_speakers)
-        fold = Fold(
-            name=name,
-            train=np.flatnonzero(~is_test & ~is_val),
-            val=np.flatnonzero(is_val),
-            test=np.flatnonzero(is_test),
-        )
-        check_fold(manifest, fold)
-        folds.append(fold)
-    return folds
+    return tests, names
 
 
 def _corpus_rows(manifest: pd.DataFrame, corpus: str, spec: str) -> np.ndarray:
@@ -134,13 +153,14 @@ def _group_kfold(manifest: pd.DataFrame, k: int, seed: int) -> tuple[list[list[s
     return tests, [f"fold{i + 1}" for i in range(k)]
 
 
-def _pick_validation(train_speakers: list[str], fraction: float, rng: np.random.Generator) -> list[str]:
-    """A share of the training speakers held out for early stopping.
+def _pick_validation(candidates: list[str], fraction: float, rng: np.random.Generator, total: int) -> list[str]:
+    """A share of the `candidates` (of `total` training speakers) held out for early stopping.
 
     With fewer than four training speakers none are held out: losing one of three
     voices costs more than early stopping gains, so training runs its full epochs.
+    One candidate alone is not held out either.
     """
-    if fraction <= 0 or len(train_speakers) < 4:
+    if fraction <= 0 or total < 4 or len(candidates) < 2:
         return []
-    n = max(1, round(fraction * len(train_speakers)))
-    return sorted(rng.choice(train_speakers, size=n, replace=False).tolist())
+    n = max(1, round(fraction * len(candidates)))
+    return sorted(rng.choice(candidates, size=n, replace=False).tolist())

@@ -116,8 +116,9 @@ class TrainStep:
     def _step(self) -> torch.Tensor:
         cfg, idx = self.cfg, self.idx
         # Each augmentation draws only when it is on, so switching one on leaves the others' draws alone.
+        rows = self.batcher.speed_rows(idx) if self.batcher.versions > 1 else idx  # labels stay idx's
         rates = random_factors(len(idx), cfg.time_stretch, self.device) if cfg.time_stretch > 0 else None
-        x = self.batcher.windows(idx, self.batcher.random_starts(idx, rates=rates), rates)
+        x = self.batcher.windows(rows, self.batcher.random_starts(rows, rates=rates), rates)
         if cfg.freq_warp > 0:
             x = warp_mels(x, random_factors(len(idx), cfg.freq_warp, self.device))
         x = spec_augment(x, cfg.time_masks, cfg.time_mask_frames, cfg.freq_masks, cfg.freq_mask_bins)

@@ -106,7 +106,7 @@ def train_run(
         spec = spec.replace(train=spec.train.replace(init=str(Path(spec.train.init).resolve())))
     train = spec.train
     settings = run_config(spec, manifest_path)
-    warm_start = check_init(spec, manifest["speaker"].to_numpy())  # before any folder or featurising
+    warm_start = check_init(spec, manifest)  # before any folder or featurising
     check_resume(run, spec, resume, warm_start)
     run.create()
     device = pick_device(train.device)
@@ -118,7 +118,9 @@ def train_run(
             data = load_dataset(
                 manifest, train, spec.stored_features, cache_dir=cache_dir, progress=progress, feature_set=feature_set
             )
-            folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed)
+            heard = warm_start.train_only(data.manifest) if warm_start is not None else ()
+            folds = make_folds(data.manifest, train.split, val_fraction=train.val_fraction, seed=train.seed,
+                               train_only=heard)
             trainer = fold_trainer(data, spec, device, warm_start)
             write_json(
                 run.config_path,

@@ -3,8 +3,10 @@
 The other run is typically trained on a large synthetic corpus (`ser corpus demo`) or
 on other corpora. Its trunk is copied into each new model; its classifier too when
 both runs tell the same emotions apart, else the classifier starts fresh. A speaker
-the other model heard (itself or through its own warm start) must not be in this
-run's manifest: their clips would be tested by a network that trained on them.
+the other model heard (itself or through its own warm start) must never be tested in
+this run: their clips would be tested by a network that trained on them. Such a
+speaker may train, where the split never tests it (the other corpora of `loso:NAME`
+or `corpus:NAME`), and is then never drawn to validate either.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import io
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ser_core.config import LINEAR_MODELS, FeatureConfig
 from ser_core.models import list_models
 from ser_core.training.runs import RunFolder
-from ser_core.training.splits import LeakageError
+from ser_core.training.splits import LeakageError, tested_speakers
 
 HEAD = "fc."  # VolumeModel's classifier: the only tensors tied to the label set
 
@@ -50,12 +53,16 @@ class WarmStart:
         self.state, self.labels = state, list(labels)
         self.heard = set(checkpoint.get("heard_speakers") or _speakers_embedded(run))
 
-    def check_speakers(self, speakers: np.ndarray) -> None:
-        """No speaker of this run's manifest may be one the model trained on."""
-        shared = sorted(self.heard & set(np.asarray(speakers).astype(str).tolist()))
+    def check_speakers(self, manifest: pd.DataFrame, split: str) -> None:
+        """No speaker the split tests may be one the model trained on."""
+        shared = sorted(self.heard & tested_speakers(manifest, split))
         if shared:
-            raise LeakageError(f"train.init: {self.source} was trained on {len(shared)} speakers of this "
-                               f"run's manifest ({', '.join(shared[:5])}{', ...' if len(shared) > 5 else ''})")
+            raise LeakageError(f"train.init: {self.source} was trained on {len(shared)} speakers this run tests "
+                               f"with split {split} ({', '.join(shared[:5])}{', ...' if len(shared) > 5 else ''})")
+
+    def train_only(self, manifest: pd.DataFrame) -> set[str]:
+        """The manifest's speakers this model heard: they may train, never validate or test."""
+        return self.heard & set(manifest["speaker"].astype(str))
 
     def apply(self, model: torch.nn.Module, labels: list[str]) -> torch.nn.Module:
         """Copy the weights into `model` (the classifier only if `labels` are the model's); a tensor that
@@ -84,12 +91,13 @@ def _speakers_embedded(run: RunFolder) -> list[str]:
         return stored["speaker"].tolist()
 
 
-def check_init(spec, speakers: np.ndarray) -> WarmStart | None:
-    """The run's warm start, checked against its model, features and `speakers`; None without train.init."""
+def check_init(spec, manifest: pd.DataFrame) -> WarmStart | None:
+    """The run's warm start, checked against its model, features and the speakers its split tests in
+    `manifest`; None without train.init."""
     if not spec.train.init:
         return None
     if spec.model_name in LINEAR_MODELS:
         raise ValueError(f"train.init starts a network from another run's; {spec.model_name} has none")
     warm = WarmStart(spec.train.init, spec.model_name, spec.features)
-    warm.check_speakers(speakers)
+    warm.check_speakers(manifest, spec.train.split)
     return warm
