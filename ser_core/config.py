@@ -47,8 +47,28 @@ class ConfigMixin:
 
     def fingerprint(self) -> str:
         """A short stable hash of every setting (cache keys, run ids)."""
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha1(blob).hexdigest()[:16]
+        return _digest(_hashed(self))
+
+
+# A setting added after caches were keyed by these hashes carries this metadata: at its default it is
+# left out of the hash, so the features cached before it existed keep their keys.
+ADDED_LATER = {"added_later": True}
+
+
+def _hashed(config: Any) -> Any:
+    """`config` as fingerprints see it: `to_dict`, less every added-later setting at its default."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: _hashed(getattr(config, f.name)) for f in dataclasses.fields(config)
+                if not (f.metadata.get("added_later") and getattr(config, f.name) == f.default)}
+    if isinstance(config, (list, tuple)):
+        return [_hashed(v) for v in config]
+    if isinstance(config, dict):
+        return {k: _hashed(v) for k, v in config.items()}
+    return config
+
+
+def _digest(settings: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:16]
 
 
 LEVELS = ("rms", "peak", "none")
@@ -64,7 +84,8 @@ class AudioConfig(ConfigMixin):
     max_duration_s: float = 60.0  # longer files are refused (memory, and rarely one utterance)
     level: str = "rms"  # "rms", "peak" or "none"
     target_dbfs: float = -20.0  # RMS (or peak) level after normalisation
-    speed: float = 1.0  # played this much faster, pitch and tempo together (speed perturbation); 1 = as recorded
+    # played this much faster, pitch and tempo together (speed perturbation); 1 = as recorded
+    speed: float = field(default=1.0, metadata=ADDED_LATER)
 
     def __post_init__(self) -> None:
         if self.sample_rate < 4000:
@@ -130,10 +151,10 @@ class FeatureConfig(ConfigMixin):
 
     def spectrogram_fingerprint(self) -> str:
         """Hash of only what changes the stored log-mels (not S, L or normalisation)."""
-        d = self.to_dict()
+        d = _hashed(self)
         for k in ("segments", "segment_frames", "normalization"):
             d.pop(k)
-        return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return _digest(d)
 
 
 @dataclass(frozen=True)

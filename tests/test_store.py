@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from ser_core.audio import load_audio
-from ser_core.config import FeatureConfig
+from ser_core.config import FeatureConfig, FunctionalsFeatures
 from ser_core.features import store
 from ser_core.features.logmel import log_mel
 from ser_core.features.store import FeatureStore, featurize_manifest
@@ -97,6 +97,17 @@ def test_changed_spectrogram_settings_recompute_and_others_do_not(corpus, tmp_pa
     assert trimmed.computed == 8
     volume_only = run(corpus, tmp_path / "cache", CONFIG.replace(segments=5, segment_frames=20, normalization="global"))
     assert volume_only.computed == 0
+
+
+def test_caches_made_before_speed_copies_keep_their_keys():
+    # the keys of the default settings' caches as they were before audio.speed existed: a setting added
+    # later, at its default, must not send every user's cache to be featurised again
+    assert CONFIG.spectrogram_fingerprint() == "b963052d674dfe42"
+    assert FunctionalsFeatures().fingerprint() == "5e58b51193df88b3"
+    assert CONFIG.to_dict()["audio"]["speed"] == 1.0  # config.json still records it
+    faster = CONFIG.replace(audio=CONFIG.audio.replace(speed=1.1))
+    assert faster.spectrogram_fingerprint() != CONFIG.spectrogram_fingerprint()
+    assert FunctionalsFeatures(audio=faster.audio).fingerprint() != FunctionalsFeatures().fingerprint()
 
 
 def test_bad_files_are_reported_and_skipped(corpus, tmp_path):
