@@ -189,6 +189,28 @@ def test_a_corrupt_clip_is_reported_and_skipped_not_fatal(small_demo, tmp_path):
     assert failures["path"].tolist() == [str(broken)] and "corrupt" in failures["reason"][0]
 
 
+def test_a_clip_too_short_at_one_speed_trains_as_recorded_and_is_reported(small_demo, tmp_path):
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.recipes import resolve
+    from ser_core.training.runs import RunFolder
+    from ser_core.training.trainer import train_run
+
+    manifest = read_manifest(small_demo / "manifest.csv")
+    short = tmp_path / "short.wav"  # 0.27 s of tone: kept as recorded, 0.225 s at speed 1.2 (minimum 0.25 s)
+    t = np.arange(int(0.27 * 16000)) / 16000
+    sf.write(short, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), 16000)
+    manifest.loc[0, "path"] = str(short)
+    run = tmp_path / "run"
+    results = train_run(manifest, run, resolve("demo", ONE_EPOCH | {"train.speeds": "1.2"}), progress=False)
+    assert results["clips"] == len(manifest)  # it trained and was tested, as recorded
+    failures = pd.read_csv(run / "failures.csv")
+    assert failures["path"].tolist() == [str(short)]
+    assert failures["reason"][0].startswith("at speed 1.2 (its copy is the clip as recorded): ")
+    assert "too short" in failures["reason"][0]
+    start = next(e for e in RunFolder(run).events() if e["event"] == "run_start")
+    assert start["skipped_files"] == 0 and start["clips"] == len(manifest)
+
+
 def test_a_stop_while_featurising_leaves_a_stopped_run_that_resumes(small_demo, tmp_path, monkeypatch):
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.recipes import resolve

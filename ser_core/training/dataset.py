@@ -55,21 +55,28 @@ def load_dataset(
     if len(labels) < 2:
         raise ValueError(f"need at least two emotions to train, got {labels}")
     index = {label: i for i, label in enumerate(labels)}
-    copies = []
+    copies, failures = [], [feats.failures]
     if train.speeds and isinstance(features, FeatureConfig):
         if feature_set is not None:
             raise ValueError("train.speeds needs the audio: packed features hold only the clips as recorded")
-        copies = [_speed_copy(kept, feats.mels, features, speed, cache_dir, progress) for speed in train.speeds]
-    return Dataset(kept, list(feats.mels), labels, kept["emotion"].map(index).to_numpy(), feats.failures, copies)
+        for speed in train.speeds:
+            copy, failed = _speed_copy(kept, feats.mels, features, speed, cache_dir, progress)
+            copies.append(copy)
+            failures.append(failed)
+    failures = pd.concat([f for f in failures if len(f)] or [feats.failures], ignore_index=True)
+    return Dataset(kept, list(feats.mels), labels, kept["emotion"].map(index).to_numpy(), failures, copies)
 
 
 def _speed_copy(kept: pd.DataFrame, mels: list[np.ndarray], features: FeatureConfig, speed: float,
-                cache_dir: str | Path | None, progress: bool | Callable) -> list[np.ndarray]:
-    """Every kept clip's log-mel at `speed` (cached like any setting); a clip that fails at it keeps its own."""
+                cache_dir: str | Path | None, progress: bool | Callable) -> tuple[list[np.ndarray], pd.DataFrame]:
+    """Every kept clip's log-mel at `speed` (cached like any setting), and the clips that failed at it:
+    those keep their own log-mel, so the clip still trains."""
     faster = features.replace(audio=features.audio.replace(speed=speed))
     feats = featurize_manifest(kept, faster, cache_dir=cache_dir, progress=progress)
     by_path = dict(zip(feats.manifest["path"], feats.mels))
-    return [by_path.get(path, mel) for path, mel in zip(kept["path"], mels)]
+    failed = feats.failures.assign(
+        reason=[f"at speed {speed:g} (its copy is the clip as recorded): {r}" for r in feats.failures["reason"]])
+    return [by_path.get(path, mel) for path, mel in zip(kept["path"], mels)], failed
 
 
 def _subset(feature_set: FeatureSet, chosen: pd.DataFrame, features: FeatureConfig | FunctionalsFeatures) -> FeatureSet:

@@ -143,7 +143,8 @@ def train_run(
             total = len(folds) * train.seeds
             run.log("run_start", folds=total, epochs=train.epochs, clips=len(data.manifest),
                     labels=data.labels, device=describe(device), resumed=sorted(done),
-                    skipped_files=len(data.failures), executor=executor.name)
+                    skipped_files=int((~data.failures["path"].isin(data.manifest["path"])).sum()),
+                    executor=executor.name)
             stopper.targets = [trainer, executor]  # from here on a signal stops the folds, finished ones saved
             # seed k trains fold i as job k * folds + i: its seed is train.seed + that index
             jobs = [FoldJob(fold, k * len(folds) + i, total, repeat=k)
