@@ -102,7 +102,8 @@ def new_run() -> None:
                 help=f"A finished {model} run whose final model starts every fold's network (pretraining, "
                      "e.g. on a large synthetic corpus made by `ser corpus demo`), its classifier "
                      "too when it tells the same emotions apart. Its speakers may only train here, where the split "
-                     "never tests them (a loso or corpus split that tests another corpus).")
+                     "never tests them: the other corpora of loso:NAME or corpus:NAME, or the speakers outside "
+                     "speakers:A,B.")
         features = base.features
         c = st.columns(3)
         segments = c[0].number_input("Segments S", 1, 300, features.segments,
@@ -147,7 +148,8 @@ def new_run() -> None:
         speeds = st.multiselect(
             "Speed copies", sorted({0.8, 0.9, 1.1, 1.2, *train.speeds}), default=list(train.speeds),
             help="Copies of every clip played this much faster or slower, pitch and tempo together, featurised "
-                 "once and cached; each training crop reads its clip as recorded or at one of these speeds. "
+                 "once and cached; each training crop of a network reads its clip as recorded or at one of "
+                 "these speeds, and clips are tested as recorded. The functionals read the clips as recorded. "
                  "None = off",
         )
         c = st.columns(4)

@@ -101,6 +101,8 @@ def test_a_dataset_is_put_again_when_its_labels_speakers_or_stored_features_diff
     assert executor._put(fake, dataset([0, 0, 1]), cnn) != first  # calm merged into angry, not neutral
     assert executor._put(fake, dataset([0, 0, 1], ("a", "b", "b")), cnn) == 3
     assert executor._put(fake, dataset([0, 0, 1], ("a", "b", "b")), resolve("demo", {"model.name": "functionals"})) == 4
+    assert executor._put(fake, dataset([0, 0, 1], ("a", "b", "b")), resolve("demo", {"train.speeds": "0.9"})) == 5
+    assert executor._put(fake, dataset([0, 0, 1], ("a", "b", "b")), resolve("demo", {"train.speeds": "1.1"})) == 6
 
 
 def test_a_worker_killed_mid_fold_is_retried_and_the_run_finishes(cluster, manifest, tmp_path, monkeypatch):
@@ -158,6 +160,15 @@ def test_a_sweep_under_ray_fills_the_same_folder_as_local(cluster, manifest, tmp
     names = lambda root: sorted(str(p.relative_to(root)) for p in root.rglob("*.json"))  # noqa: E731
     assert names(tmp_path / "ray") == names(tmp_path / "local")
     assert json.loads((tmp_path / "ray" / "sweep.json").read_text())["cells"] == remote.to_dict(orient="records")
+
+
+def test_a_sweep_under_ray_trains_on_speed_copies(cluster, manifest, tmp_path):
+    spec = resolve("demo", FAST | {"train.split": "kfold:2", "train.epochs": 1, "train.speeds": "0.9"})
+    table = run_sweep(manifest, tmp_path / "ray", spec, k_seg=(1, 2), k_mel=(3,), progress=False,
+                      executor=ray_executor())
+    assert len(table) == 2
+    for cell in ("kseg1_kmel3", "kseg2_kmel3"):
+        assert json.loads((tmp_path / "ray" / cell / "config.json").read_text())["train"]["speeds"] == [0.9]
 
 
 def test_starting_ray_keeps_the_trainers_signal_handler(monkeypatch):

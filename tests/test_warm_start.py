@@ -15,6 +15,7 @@ from ser_core.corpora.demo import generate_demo_corpus
 from ser_core.recipes import resolve
 from ser_core.training.dataset import load_dataset
 from ser_core.training.fold_trainer import FoldTrainer
+from ser_core.training.runs import RunFolder
 from ser_core.training.splits import LeakageError
 from ser_core.training.trainer import train_run
 
@@ -86,10 +87,13 @@ def test_heard_speakers_may_train_where_the_split_never_tests_them_and_never_val
     train_run(both, tmp_path / "run", spec, progress=False)
     folds = json.loads((tmp_path / "run" / "config.json").read_text())["folds"]
     assert len(folds) == new["speaker"].nunique()
-    heard_speakers = set(heard["speaker"])
+    heard_speakers, clips_of = set(heard["speaker"]), new["speaker"].value_counts()
+    trained = {e["fold"]: e["train"] for e in RunFolder(tmp_path / "run").events() if e["event"] == "fold_start"}
     for fold in folds:
         assert fold["val_speakers"] and not heard_speakers & set(fold["val_speakers"])
         assert not heard_speakers & set(fold["test_speakers"])
+        new_trained = clips_of.drop(fold["test_speakers"] + fold["val_speakers"]).sum()
+        assert trained[fold["name"]] == len(heard) + new_trained  # every heard clip on the training side
 
 
 def test_a_run_does_not_resume_from_weights_that_changed(trained_run, new_speakers, tmp_path):

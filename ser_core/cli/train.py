@@ -97,8 +97,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
         g.add_argument("--init", metavar="RUN",
                        help="start every fold's network from run RUN's final model (pretrained, e.g. on a large "
                             "ser corpus demo), its classifier too if RUN tells the same emotions apart; a speaker "
-                            "RUN heard may train where the split never tests it (loso:NAME, corpus:NAME), never "
-                            "be tested or validate (train.init)")
+                            "RUN heard may train where the split never tests it (the other corpora of loso:NAME or "
+                            "corpus:NAME, the speakers outside speakers:A,B), never be tested or validate "
+                            "(train.init)")
     g.add_argument("--split", help="loso | loso:NAME | kfold:K | speakers:A,B | corpus | corpus:NAME")
     g.add_argument("--val-fraction", type=float, metavar="F",
                    help="share of each fold's training speakers held out as its validation speakers (early "
@@ -115,8 +116,9 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--time-stretch", type=float, help="play windows up to this fraction faster or slower; 0 = off")
     g.add_argument("--speeds", metavar="S,S",
                    help="speed-perturbed copies of every clip, e.g. 0.9,1.1 (pitch and tempo together, "
-                        "featurised once and cached); each training crop reads its clip as recorded or at one "
-                        "of these speeds (train.speeds)")
+                        "featurised once and cached); each training crop of a network reads its clip as recorded "
+                        "or at one of these speeds, and clips are tested as recorded; the functionals read the "
+                        "clips as recorded (train.speeds)")
     g.add_argument("--ema", type=float, help="evaluate a moving average of the weights with this decay; 0 = off")
     g.add_argument("--adversary", type=float,
                    help="weight of a speaker classifier's reversed gradient on the embedding (the training "

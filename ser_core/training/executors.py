@@ -234,11 +234,12 @@ class RayExecutor:
 
     def _put(self, ray, data: Dataset, spec: RunSpec):
         """The dataset's object ref, put once however many runs (a sweep's cells) train on the same clips."""
-        # Every clip's label and speaker (two merges can give the same label names), and what the store
-        # computed, not the log-mel settings alone (a functionals run shares those with a CNN's).
+        # Every clip's label and speaker (two merges can give the same label names), what the store
+        # computed, not the log-mel settings alone (a functionals run shares those with a CNN's), and
+        # the speeds of the copies beside the clips.
         stored = spec.stored_features
         key = (tuple(data.manifest["path"]), tuple(data.speakers), tuple(data.labels), data.y.tobytes(),
-               type(stored).__name__, json.dumps(stored.to_dict(), sort_keys=True))
+               type(stored).__name__, json.dumps(stored.to_dict(), sort_keys=True), spec.train.speeds)
         with self._lock:
             if self._data_ref is None or self._data_ref[0] != key:
                 self._data_ref = (key, ray.put(data))

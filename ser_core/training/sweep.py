@@ -140,12 +140,14 @@ def _train_cells_together(manifest, spec: RunSpec, cells: list[tuple[int, int]],
     """Every cell's run in a thread of its own, so that the cluster has all cells x folds to schedule.
 
     The clips are featurised once here; every cell shares those arrays (and so one copy in
-    Ray's object store). A signal sets the executor's stop_flag: each cell stops as `stopped`.
+    Ray's object store), or with train.speeds reads them and their copies from the cache this
+    filled (a FeatureSet holds no copies). A signal sets the executor's stop_flag: each cell
+    stops as `stopped`.
     """
     stopper = StopOnSignals()
     with stopper.installed():
         data = load_dataset(manifest, spec.train, spec.stored_features, progress=progress)
-        shared = FeatureSet(data.manifest, data.mels, spec.stored_features, data.failures)
+        shared = None if data.copies else FeatureSet(data.manifest, data.mels, spec.stored_features, data.failures)
         stopper.targets = [executor]
         executor.start()
         with ThreadPoolExecutor(len(cells), thread_name_prefix="sweep-cell") as pool:

@@ -6,7 +6,8 @@ both runs tell the same emotions apart, else the classifier starts fresh. A spea
 the other model heard (itself or through its own warm start) must never be tested in
 this run: their clips would be tested by a network that trained on them. Such a
 speaker may train, where the split never tests it (the other corpora of `loso:NAME`
-or `corpus:NAME`), and is then never drawn to validate either.
+or `corpus:NAME`, the speakers outside `speakers:A,B`), and is then never drawn to
+validate either.
 """
 
 from __future__ import annotations
