@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from app import charts, jobs, state, widgets
-from ser_core.config import CLASSIFIERS, FEATURE_SETS, MODEL_CONFIGS, POOLINGS, FunctionalsConfig
+from ser_core.config import CLASSIFIERS, FEATURE_SETS, HEADS, MODEL_CONFIGS, POOLINGS, FunctionalsConfig
 from ser_core.corpora.aggregate import emotions_setting, read_manifest
 from ser_core.corpora.vocabulary import CorpusError
 from ser_core.recipes import load_recipe, parse_override, recipe_names, resolve
@@ -96,6 +96,12 @@ def new_run() -> None:
                 model_settings["model.deltas"] = st.checkbox(
                     "Deltas", base.model.deltas,
                     help="Three input channels: the log-mels, their deltas and delta-deltas over time")
+            model_settings["train.head"] = st.radio(
+                "Classifier", HEADS, index=HEADS.index(base.train.head), horizontal=True,
+                format_func={"network": "the network's own", "linear": "linear, per speaker"}.get,
+                help="What turns the embedding into probabilities: the network's own classifier, or a logistic "
+                     "regression over the embeddings standardised per speaker, as the functionals are, fitted "
+                     "after the network trains, its regularisation chosen on the validation speakers")
             sources = [""] + [str(run.path) for run in pretrained_runs(model)]
             model_settings["train.init"] = st.selectbox(
                 "Start from", sources, format_func=lambda p: Path(p).name if p else "fresh weights",

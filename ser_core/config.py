@@ -101,6 +101,7 @@ class AudioConfig(ConfigMixin):
 
 
 NORMALIZATIONS = ("utterance", "speaker", "global", "none")
+HEADS = ("network", "linear")
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,9 @@ class TrainConfig(ConfigMixin):
     adversary: float = 0.0  # weight of a reversed speaker-classifier gradient on the embedding; 0 = off
     init: str = ""  # a run folder whose final model starts every network (ser_core.training.warm_start); "" = fresh
     eval_windows: int = 3  # windows averaged per test clip (centre and spread)
+    # what turns a network's embedding into probabilities: its own classifier ("network"), or a logistic regression
+    # over the embeddings standardised per speaker, as the functionals are, fitted after the network ("linear")
+    head: str = field(default="network", metadata=ADDED_LATER)
     device: str = "auto"  # auto = CUDA, else MPS, else CPU
     precision: str = "auto"  # auto = bf16 autocast on CUDA, fp32 elsewhere
     compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
@@ -215,6 +219,8 @@ class TrainConfig(ConfigMixin):
             raise ValueError(f"ema must be in [0, 1), got {self.ema}")
         if self.adversary < 0:
             raise ValueError(f"adversary must be >= 0, got {self.adversary}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, got {self.head!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision must be auto, bf16 or fp32, got {self.precision!r}")
         for item in self.merge:
@@ -377,8 +383,8 @@ LINEAR_MODELS = ("functionals",)
 
 
 def train_of(model_name: str, train: TrainConfig) -> TrainConfig:
-    """`train` as a run of `model_name` takes it: a warm start (train.init) is a network's only."""
-    return train.replace(init="") if model_name in LINEAR_MODELS else train
+    """`train` as a run of `model_name` takes it: a warm start (train.init) and a head are a network's only."""
+    return train.replace(init="", head="network") if model_name in LINEAR_MODELS else train
 
 
 def model_config_class(name: str) -> type[ConfigMixin]:

@@ -14,6 +14,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -24,10 +25,10 @@ from ser_core.config import FeatureConfig, FunctionalsFeatures, RunSpec
 from ser_core.device import pick_device
 from ser_core.features.logmel import log_mel
 from ser_core.features.normalize import Stats, fit_stats
-from ser_core.features.normalize import speaker_stats as stats_per_speaker
 from ser_core.features.volume import sliding_volumes
 from ser_core.models import build_model
 from ser_core.training.linear import LinearModel, load_linear
+from ser_core.training.linear_head import LinearHead
 from ser_core.training.metrics import grouped_scores, scores
 from ser_core.training.runs import FUSION_MODEL_FILE, MODEL_FILE, RunFolder
 
@@ -60,16 +61,27 @@ class Prediction:
         return self.timeline[-1]["end_s"] - self.timeline[0]["start_s"] >= 2 * window_s
 
 
+class SpeakerStats(NamedTuple):
+    """A speaker's statistics for a network with a linear head (train.head="linear"): its log-mels' and,
+    the log-mels normalised by those, its embeddings'."""
+
+    mels: Stats
+    embeddings: Stats
+
+
 class Predictor:
     """A trained model with the label map, feature settings and normaliser it needs."""
 
+    head: LinearHead | None = None
+
     def __init__(self, model: torch.nn.Module, labels: list[str], features: FeatureConfig,
-                 fallback_stats: Stats, device: torch.device):
+                 fallback_stats: Stats, device: torch.device, head: LinearHead | None = None):
         self.model = model.eval()
         self.labels = labels
         self.features = features
         self.fallback_stats = fallback_stats  # statistics of all training audio
         self.device = device
+        self.head = head  # train.head="linear": what reads the embedding instead of the network's classifier
 
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
@@ -97,6 +109,7 @@ class Predictor:
             FeatureConfig.from_dict(checkpoint["features"]),
             Stats.from_dict(checkpoint["normalization"]),
             dev,
+            LinearHead.from_checkpoint(checkpoint["head"]) if "head" in checkpoint else None,
         )
 
     @property
@@ -128,21 +141,32 @@ class Predictor:
         label = name or (str(source) if isinstance(source, (str, Path)) else "<audio bytes>")
         return self.predict_mel(self.featurize(source, name=label), label, speaker_stats)
 
-    def speaker_stats_of(self, sources: list[AudioSource], names: list[str] | None = None) -> Stats:
-        """The statistics a speaker of these clips is normalised by: their features pooled, as training pooled
-        each speaker's clips (what `predict_files(..., same_speaker=True)` uses)."""
+    def speaker_stats_of(self, sources: list[AudioSource], names: list[str] | None = None) -> Stats | SpeakerStats:
+        """The statistics a speaker of these clips is normalised by (what `predict_files(..., same_speaker=True)`
+        uses): `stats_of` their features."""
         names = names or [str(s) for s in sources]
-        return fit_stats([self.featurize(s, name=n) for s, n in zip(sources, names)])
+        return self.stats_of([self.featurize(s, name=n) for s, n in zip(sources, names)])
+
+    def stats_of(self, features: list[np.ndarray]) -> Stats | SpeakerStats:
+        """One speaker's statistics from its clips' features, pooled as training pooled each speaker's clips;
+        with a linear head, its embeddings' too."""
+        stats = fit_stats(features)
+        if self.head is None:
+            return stats
+        embeddings = np.stack([self._embed(stats.apply(f)).mean(0) for f in features])
+        return SpeakerStats(stats, fit_stats([embeddings]))
 
     def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
                       names: list[str] | None = None) -> list[Prediction]:
         """Several clips (paths or bytes); with same_speaker their joint statistics normalise them (speaker mode)."""
         names = names or [str(s) for s in sources]
         mels = [self.featurize(s, name=n) for s, n in zip(sources, names)]
-        stats = fit_stats(mels) if same_speaker else None
+        stats = self.stats_of(mels) if same_speaker else None
         return [self.predict_mel(m, n, stats) for m, n in zip(mels, names)]
 
-    def normalize(self, mel: np.ndarray, speaker_stats: Stats | None = None) -> np.ndarray:
+    def normalize(self, mel: np.ndarray, speaker_stats: Stats | SpeakerStats | None = None) -> np.ndarray:
+        if isinstance(speaker_stats, SpeakerStats):
+            speaker_stats = speaker_stats.mels
         mode = self.features.normalization
         if mode == "none":
             return mel.astype(np.float32)
@@ -155,15 +179,32 @@ class Predictor:
         return self.fallback_stats.apply(mel)
 
     @torch.no_grad()
-    def predict_mel(self, mel: np.ndarray, source: str = "<array>", speaker_stats: Stats | None = None) -> Prediction:
-        normalized = self.normalize(mel, speaker_stats)
+    def _embed(self, normalized: np.ndarray) -> np.ndarray:
+        """(T, F) normalised log-mel -> (windows, D): the embeddings of its half-overlapping windows."""
+        return self._windows(normalized)[0].float().cpu().numpy()
+
+    @torch.no_grad()
+    def _windows(self, normalized: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
         f = self.features
         hop = max(1, self.window_frames // 2)
         volumes, starts = sliding_volumes(normalized, f.segments, f.segment_frames, hop)
         x = torch.from_numpy(np.ascontiguousarray(volumes, dtype=np.float32)).to(self.device)
-        feats = self.model.forward_features(x)
-        probs = self.model.forward_head(feats).float().softmax(-1).cpu().numpy()
-        mean = probs.mean(0)
+        return self.model.forward_features(x), starts
+
+    @torch.no_grad()
+    def predict_mel(self, mel: np.ndarray, source: str = "<array>",
+                    speaker_stats: Stats | SpeakerStats | None = None) -> Prediction:
+        normalized = self.normalize(mel, speaker_stats)
+        f = self.features
+        feats, starts = self._windows(normalized)
+        if self.head is None:
+            probs = self.model.forward_head(feats).float().softmax(-1).cpu().numpy()
+            mean = probs.mean(0)
+        else:  # the clip's embedding is its windows' mean, as the head was fitted on
+            embeddings = feats.float().cpu().numpy()
+            speaker = speaker_stats.embeddings if isinstance(speaker_stats, SpeakerStats) else None
+            probs = self.head.probabilities(embeddings, speaker)
+            mean = self.head.probabilities(embeddings.mean(0, keepdims=True), speaker)[0]
         seconds_per_frame = f.hop_length / f.sample_rate
         timeline = []
         if len(probs) > 1:
@@ -308,7 +349,10 @@ def evaluate_manifest(predictor: Predictor, manifest: pd.DataFrame, merge: dict[
     kept = feats.manifest
     speakers = kept["speaker"].astype(str).tolist()
     # speaker statistics come from each test speaker's own (unlabeled) audio
-    per_speaker = stats_per_speaker(feats.mels, speakers) if predictor.features.normalization == "speaker" else {}
+    per_speaker = {}
+    if predictor.features.normalization == "speaker":
+        for speaker in sorted(set(speakers)):
+            per_speaker[speaker] = predictor.stats_of([m for m, s in zip(feats.mels, speakers) if s == speaker])
     index = {label: i for i, label in enumerate(predictor.labels)}
     predicted = [index[predictor.predict_mel(mel, speaker_stats=per_speaker.get(speaker)).emotion]
                  for mel, speaker in zip(feats.mels, speakers)]

@@ -357,6 +357,18 @@ def test_new_run_form_launches_cnn3d_with_deltas_and_attention_pooling(saved_man
     assert launched_spec(args).model == resolve("demo", {"model.deltas": True, "model.pooling": "attention"}).model
 
 
+def test_new_run_form_launches_a_network_with_the_linear_head(saved_manifest, launched):
+    at = page("train")
+    at.selectbox(key="train_model").select("cnn3d").run()
+    head = next(r for r in at.radio if r.label == "Classifier")
+    assert head.value == resolve("demo").train.head
+    head.set_value("linear")
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    (args,) = launched
+    assert launched_spec(args).train.head == "linear"
+
+
 def test_new_run_starts_from_a_finished_run_only_on_new_speakers(saved_manifest, with_run, launched, tmp_path):
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.corpora.demo import generate_demo_corpus

@@ -62,7 +62,7 @@ SHORTHANDS = {
     "merge": "train.merge", "epochs": "train.epochs",
     "batch_size": "train.batch_size", "lr": "train.lr", "mixup": "train.mixup", "freq_warp": "train.freq_warp",
     "time_stretch": "train.time_stretch", "speeds": "train.speeds", "ema": "train.ema", "adversary": "train.adversary",
-    "init": "train.init",
+    "init": "train.init", "head": "train.head",
     "select": "train.select", "seed": "train.seed", "seeds": "train.seeds", "device": "train.device",
     "normalization": "features.normalization", "segments": "features.segments",
     "segment_frames": "features.segment_frames",
@@ -73,7 +73,7 @@ PRESET_RECIPES = {"tiny": "demo", "paper": "paper"}  # the presets' names before
 
 
 def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None:
-    from ser_core.config import POOLINGS
+    from ser_core.config import HEADS, POOLINGS
     from ser_core.recipes import DEFAULT_RECIPE
 
     g = p.add_argument_group("settings")
@@ -123,6 +123,11 @@ def add_training_options(p: argparse.ArgumentParser, model: bool = True) -> None
     g.add_argument("--adversary", type=float,
                    help="weight of a speaker classifier's reversed gradient on the embedding (the training "
                         "speakers only); 0 = off")
+    g.add_argument("--head", choices=HEADS,
+                   help="what turns a network's embedding into probabilities: its own classifier (network), or "
+                        "a logistic regression over the embeddings standardised per speaker, as the functionals "
+                        "are, fitted after the network trains, its regularisation chosen on the validation "
+                        "speakers (linear) (train.head)")
     g.add_argument("--select", choices=("best", "last"),
                    help="keep the best validation epoch's weights (early stopping) or the last epoch's")
     g.add_argument("--seed", type=int)

@@ -30,6 +30,7 @@ import numpy as np
 from ser_core.config import RunSpec
 from ser_core.training.dataset import Dataset
 from ser_core.training.fold_trainer import StopRequested
+from ser_core.training.linear_head import fit_linear_head
 from ser_core.training.metrics import scores
 from ser_core.training.runs import RunFolder
 from ser_core.training.splits import Fold
@@ -43,7 +44,7 @@ CRASH_FOLD_ENV = "SER_CRASH_FOLD"
 Log = Callable[..., None]  # run.log's signature: log(event, **fields)
 # A fold record's identity, scores and predictions; its other fields (best_epoch, wall_s, ...) go into fold_end.
 FOLD_RECORD_DATA = ("name", "index", "metrics", "test_speakers", "rows", "paths", "probs",
-                    "val_paths", "val_labels", "val_probs")
+                    "val_paths", "val_labels", "val_probs", "network_probs")
 
 
 @dataclass(frozen=True)
@@ -109,11 +110,17 @@ def train_fold(trainer, data: Dataset, job: FoldJob, log: Log) -> dict:
         on_epoch=lambda e: log("epoch", fold=name, index=index, folds=total, **e),
     )
     probs = trainer.predict(model, batcher, fold.test)
-    fold_scores = scores(data.y[fold.test], probs.argmax(1), len(data.labels))
+    val_probs = trainer.predict(model, batcher, fold.val)
+    network = {}
+    if trainer.linear_head:  # the network's own classifier's scores stay in the record, for comparison
+        network = {"network_metrics": _metrics(data, fold, probs), "network_probs": np.round(probs, 5).tolist()}
+        fitted = fit_linear_head(trainer, model, batcher, fold, seed=trainer.train.seed + index)
+        probs, val_probs = fitted.predict(fold.test), fitted.predict(fold.val)
+        info = info | {"head_c": fitted.c}
     return {
         "name": name,
         "index": index,
-        "metrics": {k: fold_scores[k] for k in ("ua", "wa", "macro_f1", "n")},
+        "metrics": _metrics(data, fold, probs),
         "test_speakers": sorted(fold.speakers(data.manifest, "test")),
         "rows": fold.test.tolist(),
         "paths": data.manifest["path"].to_numpy()[fold.test].tolist(),
@@ -121,10 +128,16 @@ def train_fold(trainer, data: Dataset, job: FoldJob, log: Log) -> dict:
         # the validation speakers' predictions: what a late fusion may choose its weight on (ser fuse)
         "val_paths": data.manifest["path"].to_numpy()[fold.val].tolist(),
         "val_labels": data.y[fold.val].tolist(),
-        "val_probs": np.round(trainer.predict(model, batcher, fold.val), 5).tolist() if len(fold.val) else [],
+        "val_probs": np.round(val_probs, 5).tolist(),
         "wall_s": time.time() - t0,
+        **network,
         **info,
     }
+
+
+def _metrics(data: Dataset, fold: Fold, probs: np.ndarray) -> dict:
+    fold_scores = scores(data.y[fold.test], probs.argmax(1), len(data.labels))
+    return {k: fold_scores[k] for k in ("ua", "wa", "macro_f1", "n")}
 
 
 class LocalExecutor:

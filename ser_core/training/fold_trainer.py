@@ -27,6 +27,7 @@ from ser_core.training.adversary import SpeakerAdversary
 from ser_core.training.batches import WindowBatcher
 from ser_core.training.dataset import Dataset
 from ser_core.training.metrics import scores
+from ser_core.training.linear_head import LinearHead
 from ser_core.files import write_atomic
 from ser_core.training.runs import MODEL_FILE, versions
 from ser_core.training.step import TrainStep
@@ -47,6 +48,7 @@ class FoldTrainer:
         self.amp_dtype = autocast_dtype(device, spec.train.precision)
         self.input_shape = (spec.features.segments, spec.features.segment_frames, spec.features.n_mels)
         self.stop_flag = False
+        self.linear_head = spec.train.head == "linear"  # fit_linear_head after the network, in its classifier's place
         self.warm_start = warm_start or check_init(spec, data.manifest)
         if self.warm_start is not None:
             self._built()  # weights that do not fit this model fail here, before any fold trains
@@ -70,9 +72,9 @@ class FoldTrainer:
     def param_count(self) -> int:
         return sum(p.numel() for p in self.new_model().parameters())
 
-    def save(self, folder: Path, model: torch.nn.Module, stats: Stats) -> None:
+    def save(self, folder: Path, model: torch.nn.Module, stats: Stats, head: LinearHead | None = None) -> None:
         """The final model (trained on every clip) plus everything needed to predict with no training data
-        present: FOLDER/model.pt."""
+        present: FOLDER/model.pt. `head`: train.head="linear"'s, fitted on the final model's embeddings."""
         checkpoint = {
             "model_args": model.model_args,
             "spec": self.spec.to_dict(),
@@ -84,7 +86,7 @@ class FoldTrainer:
             "features": self.features.to_dict(),
             "normalization": {"mode": self.features.normalization, **stats.to_dict()},
             "versions": versions(),
-        }
+        } | ({"head": head.to_checkpoint()} if head is not None else {})
         buffer = io.BytesIO()
         torch.save(checkpoint, buffer)
         write_atomic(Path(folder) / MODEL_FILE, buffer.getvalue())
@@ -188,9 +190,19 @@ class FoldTrainer:
             evaluated.load_state_dict(best["state"])
         return evaluated, {"best_epoch": best["epoch"], "best_val_ua": best["ua"] if best["ua"] >= 0 else None}
 
-    @torch.no_grad()
     def predict(self, model: torch.nn.Module, batcher: WindowBatcher, rows: np.ndarray) -> np.ndarray:
         """Class probabilities (len(rows), C), averaged over `eval_windows` windows per clip."""
+        if len(rows) == 0:
+            return np.zeros((0, len(self.data.labels)))
+        return self._over_windows(lambda x: model(x).float().softmax(-1), model, batcher, rows)
+
+    def embed_rows(self, model: torch.nn.Module, batcher: WindowBatcher, rows: np.ndarray) -> np.ndarray:
+        """Embeddings (len(rows), D), averaged over `eval_windows` windows per clip, as `predict` averages."""
+        return self._over_windows(lambda x: model.forward_features(x).float(), model, batcher, rows)
+
+    @torch.no_grad()
+    def _over_windows(self, forward: Callable, model: torch.nn.Module, batcher: WindowBatcher,
+                      rows: np.ndarray) -> np.ndarray:
         model.eval()
         out = []
         k = max(1, self.train.eval_windows)
@@ -202,9 +214,9 @@ class FoldTrainer:
             if self.device.type == "cuda":
                 x = x.contiguous(memory_format=torch.channels_last_3d)
             with self.autocast():
-                probs = model(x).float().softmax(-1)
-            out.append(probs.view(len(idx), k, -1).mean(1).cpu())
-        return torch.cat(out).numpy() if out else np.zeros((0, len(self.data.labels)))
+                values = forward(x)
+            out.append(values.view(len(idx), k, -1).mean(1).cpu())
+        return torch.cat(out).numpy()
 
     @torch.no_grad()
     def embed(self, model: torch.nn.Module, batcher: WindowBatcher) -> np.ndarray:

@@ -49,6 +49,8 @@ class LinearModel:
 class LinearFoldTrainer:
     """Fits one fold's linear model on some rows and predicts others."""
 
+    linear_head = False  # train.head is a network's setting: this model is linear already
+
     def __init__(self, data: Dataset, spec: RunSpec):
         if not isinstance(spec.model, FunctionalsConfig):
             raise ValueError(f"LinearFoldTrainer trains the functionals model, got {spec.model_name}")
@@ -135,7 +137,8 @@ class LinearFoldTrainer:
         """What the explorer maps: every clip's standardised functionals."""
         return batcher
 
-    def save(self, folder: Path, model: LinearModel, stats: Stats) -> None:
+    def save(self, folder: Path, model: LinearModel, stats: Stats, head: None = None) -> None:
+        """RUN/model.npz; `head` is in FoldTrainer.save's signature, and always None here (linear_head)."""
         save_linear(folder / LINEAR_MODEL_FILE, model, self.spec, self.data.labels, stats)
 
 

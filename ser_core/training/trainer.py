@@ -29,6 +29,7 @@ from ser_core.training.dataset import Dataset, load_dataset
 from ser_core.training.executors import FOLD_RECORD_DATA, FoldJob, LocalExecutor, RayExecutor, seed_fold_name
 from ser_core.training.fold_trainer import FoldTrainer, StopRequested
 from ser_core.training.linear import LinearFoldTrainer
+from ser_core.training.linear_head import fit_linear_head
 from ser_core.training.metrics import grouped_scores, scores
 from ser_core.files import write_atomic, write_json
 from ser_core.training.runs import EMBEDDED_COLUMNS, RunFolder, versions
@@ -314,7 +315,11 @@ def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) 
         batcher, every, np.array([], dtype=np.int64), seed=trainer.train.seed + 10_000, epochs=epochs,
         on_epoch=lambda e: run.log("epoch", fold="final", **e),
     )
-    trainer.save(run.path, model, stats)
+    head = None
+    if trainer.linear_head:  # C chosen on a quarter of the speakers, the head fitted on them all
+        everyone = Fold("final", every, np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+        head = fit_linear_head(trainer, model, batcher, everyone, seed=trainer.train.seed + 10_000).head
+    trainer.save(run.path, model, stats, head=head)
     embeddings = trainer.embed(model, batcher)
     clips = {c: data.manifest[c].fillna("").to_numpy().astype(str) for c in EMBEDDED_COLUMNS}
     buffer = _npz_bytes(embeddings=embeddings.astype(np.float16), **clips)
