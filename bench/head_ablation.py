@@ -24,7 +24,6 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser_core.config import FunctionalsConfig, RunSpec  # noqa: E402
-from ser_core.corpora.aggregate import read_manifest  # noqa: E402
 from ser_core.corpora.ravdess import prepare_ravdess  # noqa: E402
 from ser_core.paths import development_corpora  # noqa: E402
 from ser_core.recipes import resolve  # noqa: E402

@@ -36,12 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ser_core.corpora import scan  # noqa: E402
 from ser_core.device import describe, pick_device  # noqa: E402
-from ser_core.features.normalize import fit_stats, speaker_stats  # noqa: E402
 from ser_core.paths import development_corpora  # noqa: E402
 from ser_core.predict import Predictor  # noqa: E402
 from ser_core.recipes import resolve  # noqa: E402
 from ser_core.training.dataset import load_dataset  # noqa: E402
 from ser_core.training.fold_trainer import FoldTrainer  # noqa: E402
+from ser_core.training.linear_head import fit_linear_head  # noqa: E402
 from ser_core.training.metrics import scores  # noqa: E402
 from ser_core.training.splits import make_folds  # noqa: E402
 
@@ -83,12 +83,17 @@ def main() -> None:
     for index, fold in enumerate(folds):
         batcher, training_stats = trainer.batcher(fold.train)
         model, _ = trainer.fit(batcher, fold.train, fold.val, seed=train.seed + index, epochs=train.epochs)
-        predictor = Predictor(model, data.labels, features, training_stats, device)
+        head = fit_linear_head(trainer, model, batcher, fold, seed=train.seed + index).head if trainer.linear_head \
+            else None
+        predictor = Predictor(model, data.labels, features, training_stats, device, head)
         with threadpool_limits(1):  # clip by clip, one thread is faster (BENCHMARKS.md, "Live: from a recording ...")
-            test_mels = [data.mels[i] for i in fold.test]
-            by_speaker = speaker_stats(test_mels, data.speakers[fold.test])
-            for row, mel in zip(fold.test, test_mels):
-                stats = {"speaker": by_speaker[data.speakers[row]], "training": None, "utterance": fit_stats([mel])}
+            test_speakers = data.speakers[fold.test]
+            by_speaker = {s: predictor.stats_of([data.mels[i] for i in fold.test[test_speakers == s]])
+                          for s in np.unique(test_speakers)}
+            for row in fold.test:
+                mel = data.mels[row]
+                stats = {"speaker": by_speaker[data.speakers[row]], "training": None,
+                         "utterance": predictor.stats_of([mel])}
                 for mode in MODES:
                     probabilities = predictor.predict_mel(mel, speaker_stats=stats[mode]).probabilities
                     predicted[mode][row] = data.labels.index(max(probabilities, key=probabilities.get))
@@ -116,7 +121,7 @@ def calibrate(predictor: Predictor, data, rows: np.ndarray, counts: list[int], r
                 continue
             for repeat in range(repeats):
                 chosen = np.random.default_rng([seed, k, repeat]).choice(pool, size=k, replace=False)
-                stats = fit_stats([data.mels[i] for i in chosen])
+                stats = predictor.stats_of([data.mels[i] for i in chosen])
                 scored = np.setdiff1d(rows, chosen)
                 labels = []
                 for row in scored:

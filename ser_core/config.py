@@ -416,6 +416,10 @@ class RunSpec:
         if isinstance(self.model, FunctionalsConfig) and self.features.normalization == "utterance":
             raise ValueError("the functionals model reads one vector a clip, which utterance normalisation "
                              "maps to zeros: use speaker, global or none")
+        if (self.train.head == "linear" and self.model_name not in LINEAR_MODELS
+                and self.features.normalization != "speaker"):
+            raise ValueError("train.head linear standardises embeddings by speaker, as features.normalization "
+                             f"'speaker' does the log-mels: use the two together (got {self.features.normalization!r})")
         if isinstance(self.model, FusionConfig):
             self.member_specs()  # each member is a valid run with these features and this training
 

@@ -6,7 +6,8 @@
                           (logits (B, C), embedding (B, D)), any batch size. It needs
                           torch only: torch.export.load(path).module()(x)
     OUT/model.json        what the program expects: labels, the audio and log-mel
-                          settings, the volume's shape, the normalisation statistics
+                          settings, the volume's shape, the normalisation statistics;
+                          with a linear head (train.head), its coefficients and statistics
     (the functionals model: OUT/model.npz, its coefficients, instead of model.pt2, and
     model.json says how to compute and standardise the functionals it reads)
     OUT/embeddings.csv    every clip's embedding from the final model, with its labels
@@ -33,6 +34,7 @@ from torch import nn
 from ser_core.embedding import load_embeddings
 from ser_core.files import write_atomic, write_json
 from ser_core.predict import Predictor
+from ser_core.training.linear_head import MIN_SPEAKER_CLIPS
 from ser_core.training.runs import EMBEDDED_COLUMNS, FUSION_MODEL_FILE, LINEAR_MODEL_FILE, RunFolder
 
 FORMAT = "ser-explorer-export/1"
@@ -53,6 +55,16 @@ RECIPE = [
     "a clip of T < W = segments * segment_frames frames is centred in the window: (W - T) // 2 zeros (the mean) "
     "before it, the rest after; a longer one gives several windows (SER Explorer averages the probabilities of "
     "windows half a window apart, the last one ending at the clip's end)",
+]
+
+
+# A network with a linear head (train.head="linear"): its classifier, not the program's logits.
+HEAD_RECIPE = [
+    "head: the clip's embedding is the mean of its windows' embedding outputs; standardise it per dimension by "
+    f"the speaker's statistics over the embeddings of at least {MIN_SPEAKER_CLIPS} of their clips when at hand, "
+    "else by head.mean "
+    "and head.std (all training clips); probabilities are softmax(x @ head.coef.T + head.intercept). The "
+    "program's logits are the network's own classifier, which this run does not use",
 ]
 
 
@@ -114,11 +126,16 @@ def export_run(run_path: str | Path, out: str | Path, overwrite: bool = False) -
         "outputs": {"logits": ["batch", len(predictor.labels)], "embedding": ["batch", model.embedding_dim]},
         "features": f.to_dict(),
         "normalization": {"mode": f.normalization, "mean": stats.mean.tolist(), "std": stats.std.tolist()},
-        "recipe": RECIPE,
+        "recipe": RECIPE + (HEAD_RECIPE if predictor.head is not None else []),
         "model": model.model_args,
         "cross_validation": {k: results.get(k) for k in ("ua", "wa", "macro_f1", "clips", "speakers")},
         "versions": run.config().get("versions", {}),
     }
+    if predictor.head is not None:
+        head = predictor.head
+        description["head"] = {"coef": head.model.coef.tolist(), "intercept": head.model.intercept.tolist(),
+                               "c": head.model.c, "mean": head.fallback.mean.tolist(),
+                               "std": head.fallback.std.tolist()}
     return _write_tables(run, out, description)
 
 

@@ -72,7 +72,7 @@ class SpeakerStats(NamedTuple):
 class Predictor:
     """A trained model with the label map, feature settings and normaliser it needs."""
 
-    head: LinearHead | None = None
+    head: LinearHead | None = None  # here too for the subclasses, whose __init__ has no head to set
 
     def __init__(self, model: torch.nn.Module, labels: list[str], features: FeatureConfig,
                  fallback_stats: Stats, device: torch.device, head: LinearHead | None = None):
@@ -136,7 +136,7 @@ class Predictor:
         return self.log_mel(source, name=name)
 
     def predict_file(self, source: AudioSource, name: str | None = None,
-                     speaker_stats: Stats | None = None) -> Prediction:
+                     speaker_stats: Stats | SpeakerStats | None = None) -> Prediction:
         """One clip; `speaker_stats` (from `speaker_stats_of`, a voice profile) normalise it as its speaker's."""
         label = name or (str(source) if isinstance(source, (str, Path)) else "<audio bytes>")
         return self.predict_mel(self.featurize(source, name=label), label, speaker_stats)
@@ -154,7 +154,7 @@ class Predictor:
         if self.head is None:
             return stats
         embeddings = np.stack([self._embed(stats.apply(f)).mean(0) for f in features])
-        return SpeakerStats(stats, fit_stats([embeddings]))
+        return SpeakerStats(stats, self.head.speaker_stats(embeddings))
 
     def predict_files(self, sources: list[AudioSource], same_speaker: bool = False,
                       names: list[str] | None = None) -> list[Prediction]:
@@ -201,8 +201,11 @@ class Predictor:
             probs = self.model.forward_head(feats).float().softmax(-1).cpu().numpy()
             mean = probs.mean(0)
         else:  # the clip's embedding is its windows' mean, as the head was fitted on
+            if isinstance(speaker_stats, Stats):
+                raise TypeError("this model's linear head needs its speaker's embedding statistics too: "
+                                "pass stats_of(...) or speaker_stats_of(...), not log-mel Stats")
             embeddings = feats.float().cpu().numpy()
-            speaker = speaker_stats.embeddings if isinstance(speaker_stats, SpeakerStats) else None
+            speaker = speaker_stats.embeddings if speaker_stats is not None else None
             probs = self.head.probabilities(embeddings, speaker)
             mean = self.head.probabilities(embeddings.mean(0, keepdims=True), speaker)[0]
         seconds_per_frame = f.hop_length / f.sample_rate
@@ -321,12 +324,12 @@ class FusionPredictor(Predictor):
         probs = {k: self.weight * a.probabilities[k] + (1 - self.weight) * b.probabilities[k] for k in self.labels}
         return dataclasses.replace(a, emotion=max(probs, key=probs.get), probabilities=probs, timeline=[])
 
-    def speaker_stats_of(self, sources: list[AudioSource], names: list[str] | None = None) -> tuple[Stats, Stats]:
-        """One Stats per member, each from its own features of the clips: pass the pair as `speaker_stats`."""
+    def speaker_stats_of(self, sources: list[AudioSource], names: list[str] | None = None) -> tuple:
+        """Each member's `speaker_stats_of` the clips, through its own features: pass the pair as `speaker_stats`."""
         return tuple(m.speaker_stats_of(sources, names) for m in self.members)
 
     def predict_file(self, source: AudioSource, name: str | None = None,
-                     speaker_stats: tuple[Stats, Stats] | None = None) -> Prediction:
+                     speaker_stats: tuple | None = None) -> Prediction:
         pair = speaker_stats or (None, None)
         return self._fuse(*(m.predict_file(source, name, s) for m, s in zip(self.members, pair)))
 

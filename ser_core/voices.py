@@ -33,7 +33,7 @@ from ser_core.files import write_atomic, write_json
 from ser_core.paths import voices_dir
 
 if TYPE_CHECKING:
-    from ser_core.predict import Predictor
+    from ser_core.predict import Predictor, SpeakerStats
 
 VOICE_FILE = "voice.json"
 # How many clips the Live page asks for: BENCHMARKS.md, "Calibrating to a voice" (bench/single_clip.py
@@ -191,7 +191,7 @@ def calibrates(predictor: Predictor) -> str | None:
             "would change nothing")
 
 
-def voice_stats(predictor: Predictor, voice: Voice) -> Stats | tuple[Stats, Stats]:
+def voice_stats(predictor: Predictor, voice: Voice) -> Stats | SpeakerStats | tuple:
     """The run's statistics of the voice's clips, through its own cleaning and features (a fusion: one
     per member), to pass as `speaker_stats`. ValueError when the run does not normalise by speaker."""
     reason = calibrates(predictor)

@@ -9,6 +9,7 @@ import torch
 
 from ser_core.config import FunctionalsConfig, TrainConfig
 from ser_core.recipes import resolve
+from ser_core.training.metrics import scores
 from ser_core.training.runs import RunFolder
 
 from conftest import SMALL_TRAIN
@@ -50,8 +51,9 @@ def test_each_fold_scores_the_linear_head_and_keeps_the_networks_own(head_run):
     assert head_run.results()["ua"] > 1 / len(labels)  # beats chance, as the network does
 
 
-def test_no_test_label_takes_part_in_the_head(small_demo):
-    """The fold's test labels scrambled: the head chooses the same C and predicts the same probabilities."""
+def test_no_test_label_or_test_audio_takes_part_in_fitting_the_head(small_demo):
+    """The fold's test labels all wrong, then its test clips' audio replaced: the head chooses the same C and
+    fits the same coefficients; the test clips' own predictions follow their audio only."""
     from ser_core.corpora.aggregate import read_manifest
     from ser_core.training.dataset import load_dataset
     from ser_core.training.fold_trainer import FoldTrainer
@@ -68,8 +70,15 @@ def test_no_test_label_takes_part_in_the_head(small_demo):
     data.y = data.y.copy()
     data.y[fold.test] = (data.y[fold.test] + 1) % len(data.labels)  # every test label wrong
     scrambled = fit_linear_head(trainer, model, batcher, fold, seed=0)
-    assert honest.c == scrambled.c
+    assert honest.head.model.c == scrambled.head.model.c
+    assert np.array_equal(honest.head.model.coef, scrambled.head.model.coef)
     assert np.array_equal(honest.predict(fold.test), scrambled.predict(fold.test))
+    data.mels = [mel[::-1] * 0.5 if i in set(fold.test) else mel for i, mel in enumerate(data.mels)]
+    batcher, _ = trainer.batcher(np.concatenate([fold.train, fold.val]))
+    other_audio = fit_linear_head(trainer, model, batcher, fold, seed=0)
+    assert other_audio.head.model.c == honest.head.model.c
+    assert np.array_equal(other_audio.head.model.coef, honest.head.model.coef)
+    assert not np.allclose(other_audio.predict(fold.test), honest.predict(fold.test))
 
 
 def test_the_final_model_predicts_with_its_head(head_run, small_demo):
@@ -83,16 +92,55 @@ def test_the_final_model_predicts_with_its_head(head_run, small_demo):
     manifest = read_manifest(small_demo / "manifest.csv")
     clips = list(manifest[manifest["speaker"] == manifest["speaker"].iloc[0]]["path"])[:4]
     stats = predictor.speaker_stats_of(clips)
-    assert isinstance(stats, SpeakerStats)
-    alone = predictor.predict_file(clips[0])
+    assert isinstance(stats, SpeakerStats) and stats.embeddings is not predictor.head.fallback
     calibrated = predictor.predict_file(clips[0], speaker_stats=stats)
-    assert set(alone.probabilities) == set(predictor.labels)
+    assert set(calibrated.probabilities) == set(predictor.labels)
     assert sum(calibrated.probabilities.values()) == pytest.approx(1, abs=1e-5)
-    assert alone.probabilities != calibrated.probabilities  # the speaker's statistics reach the head
+    mels_only = predictor.predict_file(clips[0], speaker_stats=SpeakerStats(stats.mels, predictor.head.fallback))
+    assert mels_only.probabilities != pytest.approx(calibrated.probabilities)  # the embeddings' statistics count
     together = predictor.predict_files(clips, same_speaker=True)
     assert together[0].probabilities == pytest.approx(calibrated.probabilities, abs=1e-5)
-    scored = evaluate_manifest(predictor, read_manifest(small_demo / "manifest.csv"), progress=False)
-    assert scored["ua"] > 1 / len(predictor.labels)
+    with pytest.raises(TypeError, match="stats_of"):  # log-mel statistics alone would standardise nothing
+        predictor.predict_file(clips[0], speaker_stats=stats.mels)
+    scored = evaluate_manifest(predictor, manifest[manifest["path"].isin(clips)], progress=False)
+    truth = [predictor.labels.index(e) for e in manifest.set_index("path").loc[clips, "emotion"]]
+    by_speaker = [predictor.labels.index(p.emotion) for p in together]  # evaluate takes each speaker's stats_of
+    assert scored["ua"] == pytest.approx(scores(np.array(truth), np.array(by_speaker), len(predictor.labels))["ua"])
+
+
+def test_a_speaker_with_too_few_clips_is_standardised_by_the_training_clips(head_run, small_demo):
+    """One clip's own statistics would map it to zeros: it takes the head's fallback."""
+    from ser_core.corpora.aggregate import read_manifest
+    from ser_core.predict import Predictor
+    from ser_core.training.linear_head import MIN_SPEAKER_CLIPS
+
+    predictor = Predictor.load(head_run.path)
+    paths = list(read_manifest(small_demo / "manifest.csv")["path"])
+    for count in range(1, MIN_SPEAKER_CLIPS):
+        assert predictor.speaker_stats_of(paths[:count]).embeddings is predictor.head.fallback
+    assert predictor.speaker_stats_of(paths[:MIN_SPEAKER_CLIPS]).embeddings is not predictor.head.fallback
+    (alone,) = predictor.predict_files(paths[:1], same_speaker=True)
+    intercepts_only = predictor.head.model.probabilities(np.zeros((1, predictor.head.model.coef.shape[1])))[0]
+    assert list(alone.probabilities.values()) != pytest.approx(intercepts_only.tolist())  # not a zero vector
+
+
+def test_the_export_carries_the_head(head_run, tmp_path):
+    import json
+
+    from ser_core.export import export_run
+    from ser_core.predict import Predictor
+
+    description = export_run(head_run.path, tmp_path / "out")
+    head = Predictor.load(head_run.path).head
+    written = json.loads((tmp_path / "out" / "model.json").read_text())
+    assert np.allclose(written["head"]["coef"], head.model.coef) and written["head"]["c"] == description["head"]["c"]
+    assert np.allclose(written["head"]["std"], head.fallback.std)
+    assert any(step.startswith("head:") for step in written["recipe"])
+
+
+def test_the_head_needs_speaker_normalisation():
+    with pytest.raises(ValueError, match="normalization 'speaker'"):
+        resolve("demo", HEAD | {"features.normalization": "global"})
 
 
 def test_the_functionals_ignore_a_recipes_head(small_demo, tmp_path):
@@ -104,6 +152,8 @@ def test_the_functionals_ignore_a_recipes_head(small_demo, tmp_path):
     results = train_run(read_manifest(small_demo / "manifest.csv"), tmp_path / "run", spec, progress=False)
     assert "network_probs" not in next(iter(RunFolder(tmp_path / "run").finished_folds().values()))
     assert results["ua"] > 0
+    members = resolve("demo", HEAD | {"model.name": "fusion"}).member_specs()  # and a fusion's member has none
+    assert {m.model_name: m.train.head for m in members} == {"cnn3d": "linear", "functionals": "network"}
 
 
 def test_ser_train_head_flag_sets_the_setting():

@@ -30,7 +30,7 @@ def test_the_laptop_recipe_is_the_measured_one():
     spec = resolve("laptop")
     assert spec.model_name == "cnn3d" and spec.model.channels == (8, 16, 32, 64)
     assert (spec.features.segments, spec.features.segment_frames, spec.features.n_mels) == (60, 4, 32)
-    assert (spec.train.epochs, spec.train.mixup, spec.train.select) == (120, 0.2, "last")
+    assert (spec.train.epochs, spec.train.mixup, spec.train.select, spec.train.head) == (120, 0.2, "last", "linear")
     assert resolve("paper").train.epochs == 40  # the preset's own, not TrainConfig's 30
 
 

@@ -110,13 +110,14 @@ def train_fold(trainer, data: Dataset, job: FoldJob, log: Log) -> dict:
         on_epoch=lambda e: log("epoch", fold=name, index=index, folds=total, **e),
     )
     probs = trainer.predict(model, batcher, fold.test)
-    val_probs = trainer.predict(model, batcher, fold.val)
     network = {}
     if trainer.linear_head:  # the network's own classifier's scores stay in the record, for comparison
         network = {"network_metrics": _metrics(data, fold, probs), "network_probs": np.round(probs, 5).tolist()}
         fitted = fit_linear_head(trainer, model, batcher, fold, seed=trainer.train.seed + index)
         probs, val_probs = fitted.predict(fold.test), fitted.predict(fold.val)
-        info = info | {"head_c": fitted.c}
+        info = info | {"head_c": fitted.head.model.c}
+    else:
+        val_probs = trainer.predict(model, batcher, fold.val)
     return {
         "name": name,
         "index": index,

@@ -2,8 +2,8 @@
 
 `FoldTrainer.fit` trains with the run's recipe (class-balanced loss, warm-up and
 cosine learning rate, augmentation in `TrainStep`), early-stopping on validation
-speakers when it has them; `predict` averages windows per clip; `embed` gives
-the vectors the explorer projects.
+speakers when it has them; `predict` averages windows per clip, `embed_rows` the
+embeddings a linear head reads; `embed` gives the vectors the explorer projects.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import io
 import math
 import time
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -27,11 +27,13 @@ from ser_core.training.adversary import SpeakerAdversary
 from ser_core.training.batches import WindowBatcher
 from ser_core.training.dataset import Dataset
 from ser_core.training.metrics import scores
-from ser_core.training.linear_head import LinearHead
 from ser_core.files import write_atomic
 from ser_core.training.runs import MODEL_FILE, versions
 from ser_core.training.step import TrainStep
 from ser_core.training.warm_start import WarmStart, check_init
+
+if TYPE_CHECKING:
+    from ser_core.training.linear_head import LinearHead
 
 
 class StopRequested(Exception):

@@ -12,8 +12,8 @@ their unlabelled embeddings set only their own standardisation, as their log-mel
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -23,13 +23,24 @@ from ser_core.features.normalize import Stats, fit_stats
 from ser_core.training.linear import LinearFoldTrainer, LinearModel
 from ser_core.training.splits import Fold
 
+# The head's own settings, pinned here rather than taken from FunctionalsConfig's defaults, so that a
+# resumed run's later folds fit the head its first folds did.
+HEAD_CONFIG = FunctionalsConfig(classifier="logreg", c_values=(1e-4, 1e-3, 1e-2, 1e-1, 1.0), max_iter=3000)
+# A speaker with fewer clips is standardised by the training clips' statistics: one clip's own would map it to
+# zeros, two to signs.
+MIN_SPEAKER_CLIPS = 3
+
 
 @dataclass
 class LinearHead:
     """A fitted head: standardise an embedding by its speaker's statistics, then a linear layer."""
 
     model: LinearModel
-    fallback: Stats  # every training clip's embedding pooled: for a clip whose speaker has no other clips
+    fallback: Stats  # every training clip's embedding pooled: for a speaker with too few clips of their own
+
+    def speaker_stats(self, embeddings: np.ndarray) -> Stats:
+        """The statistics that standardise a speaker whose clips have these embeddings (N, D)."""
+        return speaker_stats(embeddings, self.fallback)
 
     def probabilities(self, embeddings: np.ndarray, speaker: Stats | None = None) -> np.ndarray:
         """(N, D) embeddings of one speaker's clips (or windows) -> (N, C) probabilities."""
@@ -47,26 +58,45 @@ class LinearHead:
         return cls(model, Stats(saved["mean"].numpy(), saved["std"].numpy()))
 
 
+def speaker_stats(embeddings: np.ndarray, fallback: Stats) -> Stats:
+    """A speaker's statistics from their clips' embeddings (N, D); `fallback` if they have too few clips."""
+    return fit_stats([embeddings]) if len(embeddings) >= MIN_SPEAKER_CLIPS else fallback
+
+
+def standardised(embeddings: np.ndarray, speakers: Sequence[str], fallback: Stats) -> np.ndarray:
+    """(N, D) embeddings, each speaker's by their own `speaker_stats`."""
+    out = np.empty_like(embeddings, dtype=np.float32)
+    speakers = np.asarray(speakers)
+    for speaker in np.unique(speakers):
+        rows = speakers == speaker
+        out[rows] = speaker_stats(embeddings[rows], fallback).apply(embeddings[rows])
+    return out
+
+
 @dataclass
 class FittedHead:
     """A fold's head, and every clip's embedding standardised by its speaker (what it predicts from)."""
 
     head: LinearHead
-    standardised: np.ndarray  # (N, D)
-    c: float
+    inputs: np.ndarray  # (N, D)
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        return self.head.model.probabilities(self.standardised[rows])
+        return self.head.model.probabilities(self.inputs[rows])
 
 
-def fit_linear_head(trainer, model: torch.nn.Module, batcher, fold: Fold, seed: int) -> FittedHead:
-    """The linear head of `model`, a network `trainer` (a FoldTrainer) trained on `fold`'s training rows."""
+def fit_linear_head(trainer, model: torch.nn.Module, batcher, fold: Fold, seed: int,
+                    c: float | None = None) -> FittedHead:
+    """The linear head of `model`, a network `trainer` (a FoldTrainer) trained on `fold`'s training rows.
+
+    C is chosen on the fold's validation rows, or, given `c` (the final model, whose network heard
+    every speaker), that C is fitted on the training rows.
+    """
     embeddings = trainer.embed_rows(model, batcher, np.arange(len(trainer.data.manifest)))
-    data = dataclasses.replace(trainer.data, mels=[e[None, :] for e in embeddings], copies=[])
-    spec = RunSpec(model_name="functionals", model=FunctionalsConfig(),
-                   features=trainer.features.replace(normalization="speaker"), train=trainer.train)
-    linear = LinearFoldTrainer(data, spec)
-    fit_rows = np.concatenate([fold.train, fold.val])
-    standardised, _ = linear.batcher(fit_rows)
-    model_, info = linear.fit(standardised, fold.train, fold.val, seed=seed, epochs=0)
-    return FittedHead(LinearHead(model_, fit_stats([embeddings[fold.train]])), standardised, info["c"])
+    fallback = fit_stats([embeddings[fold.train]])
+    inputs = standardised(embeddings, trainer.data.speakers, fallback)
+    config = HEAD_CONFIG if c is None else HEAD_CONFIG.replace(c_values=(c,))
+    spec = RunSpec(model_name="functionals", model=config, features=trainer.features, train=trainer.train)
+    linear = LinearFoldTrainer(trainer.data, spec)  # it reads the rows' labels and speakers, not their log-mels
+    val = fold.val if c is None else np.array([], dtype=np.int64)
+    linear_model, _ = linear.fit(inputs, fold.train, val, seed=seed, epochs=0)
+    return FittedHead(LinearHead(linear_model, fallback), inputs)

@@ -316,9 +316,10 @@ def _fit_final(run: RunFolder, trainer: FoldTrainer, data: Dataset, done: dict) 
         on_epoch=lambda e: run.log("epoch", fold="final", **e),
     )
     head = None
-    if trainer.linear_head:  # C chosen on a quarter of the speakers, the head fitted on them all
+    if trainer.linear_head:  # this network heard every speaker, so C comes from the folds', as the epochs do
+        c = float(np.median([rec["head_c"] for rec in done.values()]))
         everyone = Fold("final", every, np.array([], dtype=np.int64), np.array([], dtype=np.int64))
-        head = fit_linear_head(trainer, model, batcher, everyone, seed=trainer.train.seed + 10_000).head
+        head = fit_linear_head(trainer, model, batcher, everyone, seed=trainer.train.seed + 10_000, c=c).head
     trainer.save(run.path, model, stats, head=head)
     embeddings = trainer.embed(model, batcher)
     clips = {c: data.manifest[c].fillna("").to_numpy().astype(str) for c in EMBEDDED_COLUMNS}
