@@ -67,6 +67,9 @@ def test_no_test_label_or_test_audio_takes_part_in_fitting_the_head(small_demo):
     batcher, _ = trainer.batcher(np.concatenate([fold.train, fold.val]))
     model, _ = trainer.fit(batcher, fold.train, fold.val, seed=0, epochs=2)
     honest = fit_linear_head(trainer, model, batcher, fold, seed=0)
+    again = fit_linear_head(trainer, model, batcher, fold, seed=0)  # deterministic on the CPU
+    assert np.array_equal(again.inputs, honest.inputs) and np.array_equal(again.head.model.coef, honest.head.model.coef)
+    assert honest.inputs.shape == (len(data.y), model.embedding_dim)
     data.y = data.y.copy()
     data.y[fold.test] = (data.y[fold.test] + 1) % len(data.labels)  # every test label wrong
     scrambled = fit_linear_head(trainer, model, batcher, fold, seed=0)
