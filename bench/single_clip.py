@@ -76,6 +76,7 @@ def main() -> None:
           f"{args.recipe}, {train.epochs} epochs (no early stopping)", flush=True)
 
     predicted = {mode: np.empty(len(data.y), dtype=np.int64) for mode in MODES}
+    own = {mode: np.empty(len(data.y), dtype=np.int64) for mode in MODES}  # a linear head's network, its own classifier
     calibrated: dict[tuple[str, int, int], list[tuple[np.ndarray, list[int]]]] = {}  # (draw, k, repeat) -> scored
     short: set[tuple[str, int]] = set()  # (draw, k) some test speaker has fewer than k such clips for
     started = time.time()
@@ -86,6 +87,7 @@ def main() -> None:
         head = fit_linear_head(trainer, model, batcher, fold, seed=train.seed + index).head if trainer.linear_head \
             else None
         predictor = Predictor(model, data.labels, features, training_stats, device, head)
+        plain = Predictor(model, data.labels, features, training_stats, device) if head is not None else None
         with threadpool_limits(1):  # clip by clip, one thread is faster (BENCHMARKS.md, "Live: from a recording ...")
             test_speakers = data.speakers[fold.test]
             by_speaker = {s: predictor.stats_of([data.mels[i] for i in fold.test[test_speakers == s]])
@@ -97,6 +99,10 @@ def main() -> None:
                 for mode in MODES:
                     probabilities = predictor.predict_mel(mel, speaker_stats=stats[mode]).probabilities
                     predicted[mode][row] = data.labels.index(max(probabilities, key=probabilities.get))
+                    if plain is not None:
+                        mel_stats = stats[mode].mels if stats[mode] is not None else None
+                        probabilities = plain.predict_mel(mel, speaker_stats=mel_stats).probabilities
+                        own[mode][row] = data.labels.index(max(probabilities, key=probabilities.get))
             for speaker in np.unique(data.speakers[fold.test]):
                 rows = fold.test[data.speakers[fold.test] == speaker]
                 calibrate(predictor, data, rows, counts, args.repeats, train.seed + zlib.crc32(speaker.encode()),
@@ -106,6 +112,9 @@ def main() -> None:
     for mode in MODES:
         result = scores(data.y, predicted[mode], len(data.labels))
         print(f"{args.corpus:8s} {args.model:8s} {mode:10s} UA {result['ua']:.3f}  WA {result['wa']:.3f}")
+        if spec.train.head == "linear":
+            result = scores(data.y, own[mode], len(data.labels))
+            print(f"{'':8s} {'':8s} {'':10s} its own classifier: UA {result['ua']:.3f}  WA {result['wa']:.3f}")
     report_calibration(data, predicted["training"], counts, args.repeats, calibrated, short)
 
 
