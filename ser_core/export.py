@@ -62,9 +62,9 @@ RECIPE = [
 HEAD_RECIPE = [
     "head: the clip's embedding is the mean of its windows' embedding outputs; standardise it per dimension by "
     f"the speaker's statistics over the embeddings of at least {MIN_SPEAKER_CLIPS} of their clips when at hand, "
-    "else by head.mean "
-    "and head.std (all training clips); probabilities are softmax(x @ head.coef.T + head.intercept). The "
-    "program's logits are the network's own classifier, which this run does not use",
+    "else by head.mean and head.std (all training clips); probabilities are "
+    "softmax(x @ head.coef.T + head.intercept). The program's logits are the network's own classifier, "
+    "which this run does not use",
 ]
 
 
