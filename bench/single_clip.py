@@ -103,8 +103,8 @@ def main() -> None:
                         mel_stats = stats[mode].mels if stats[mode] is not None else None
                         probabilities = plain.predict_mel(mel, speaker_stats=mel_stats).probabilities
                         own[mode][row] = data.labels.index(max(probabilities, key=probabilities.get))
-            for speaker in np.unique(data.speakers[fold.test]):
-                rows = fold.test[data.speakers[fold.test] == speaker]
+            for speaker in np.unique(test_speakers):
+                rows = fold.test[test_speakers == speaker]
                 calibrate(predictor, data, rows, counts, args.repeats, train.seed + zlib.crc32(speaker.encode()),
                           calibrated, short)
         print(f"  {fold.name}: {len(fold.test)} test clips, {time.time() - started:.0f} s", flush=True)

@@ -88,8 +88,8 @@ def fit_linear_head(trainer, model: torch.nn.Module, batcher, fold: Fold, seed: 
                     c: float | None = None) -> FittedHead:
     """The linear head of `model`, a network `trainer` (a FoldTrainer) trained on `fold`'s training rows.
 
-    C is chosen on the fold's validation rows, or, given `c` (the final model, whose network heard
-    every speaker), that C is fitted on the training rows.
+    C is chosen on the fold's validation rows; given `c` (the final model, whose network heard
+    every speaker), only that C is tried.
     """
     embeddings = trainer.embed_rows(model, batcher, np.arange(len(trainer.data.manifest)))
     fallback = fit_stats([embeddings[fold.train]])
@@ -97,6 +97,5 @@ def fit_linear_head(trainer, model: torch.nn.Module, batcher, fold: Fold, seed: 
     config = HEAD_CONFIG if c is None else HEAD_CONFIG.replace(c_values=(c,))
     spec = RunSpec(model_name="functionals", model=config, features=trainer.features, train=trainer.train)
     linear = LinearFoldTrainer(trainer.data, spec)  # it reads the rows' labels and speakers, not their log-mels
-    val = fold.val if c is None else np.array([], dtype=np.int64)
-    linear_model, _ = linear.fit(inputs, fold.train, val, seed=seed, epochs=0)
+    linear_model, _ = linear.fit(inputs, fold.train, fold.val, seed=seed, epochs=0)
     return FittedHead(LinearHead(linear_model, fallback), inputs)
